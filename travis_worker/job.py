@@ -1,0 +1,310 @@
+"""The vocabulary of a job: its payload, start attributes, finish states and the small
+Protocols the pipeline depends on (Job, LogWriter, JobStream, JobSource)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from travis_worker.errors import PayloadError
+
+
+class FinishState(StrEnum):
+    """The terminal states a job can report (`job:test:finish`)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERRORED = "errored"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def from_exit_code(cls, code: int) -> FinishState:
+        """0 passed, 1 failed, anything else errored (travis-build exits 2 or 86 on trouble)."""
+        if code == 0:
+            return cls.PASSED
+        if code == 1:
+            return cls.FAILED
+        return cls.ERRORED
+
+
+class _GoJson(BaseModel):
+    """Decodes like Go's encoding/json: unknown keys ignored, `null` means the zero value,
+    and a wrong type is an error rather than a silent coercion."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_zero(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class JobInfo(_GoJson):
+    id: int
+    number: str = ""
+    queued_at: datetime | None = None
+
+
+class SourceInfo(_GoJson):
+    id: int = 0
+    number: str = ""
+
+
+class RepositoryInfo(_GoJson):
+    id: int = 0
+    slug: str = ""
+
+
+class Timeouts(_GoJson):
+    hard_limit: int = 0
+    log_silence: int = 0
+
+
+class VmConfig(_GoJson):
+    gpu_count: int = 0
+    gpu_type: str = ""
+    zone: str = ""
+
+
+class PayloadMeta(_GoJson):
+    state_update_count: int = 0
+
+
+class JobPayload(_GoJson):
+    """The typed part of a job delivery. Everything else is only forwarded to the build API."""
+
+    type: str = ""
+    job: JobInfo
+    source: SourceInfo = SourceInfo()
+    repository: RepositoryInfo = RepositoryInfo()
+    uuid: str = ""
+    config: Any = None
+    timeouts: Timeouts = Timeouts()
+    vm_type: str = ""
+    vm_size: str = ""
+    vm_config: VmConfig = VmConfig()
+    meta: PayloadMeta = PayloadMeta()
+    queue: str = ""
+    trace: bool = False
+    warmer: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedDelivery:
+    """A job body parsed both ways: typed for the worker, raw for the build API."""
+
+    payload: JobPayload
+    raw: dict[str, Any]
+
+
+def parse_job_body(body: bytes) -> ParsedDelivery:
+    """Parse a job delivery body or raise PayloadError with a reason an operator can act on."""
+    try:
+        raw = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PayloadError(f"payload is a JSON {type(raw).__name__}, not an object")
+    try:
+        payload = JobPayload.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise PayloadError(f"payload field {where}: {first['msg']}") from exc
+    if payload.job.id <= 0:
+        raise PayloadError(f"payload job.id must be a positive integer, got {payload.job.id}")
+    return ParsedDelivery(payload=payload, raw=raw)
+
+
+@dataclass(frozen=True)
+class StartDefaults:
+    """Worker settings that fill empty start attributes."""
+
+    language: str = "default"
+    dist: str = "xenial"
+    arch: str = "amd64"
+    group: str = "stable"
+    os: str = "linux"
+
+
+_CONFIG_STRING_KEYS = ("language", "osx_image", "dist", "arch", "group", "os", "image_name")
+
+
+@dataclass
+class StartAttributes:
+    """What a backend needs to choose and boot an instance for one job.
+
+    Mutable on purpose: GCE rewrites `vm_size` to the machine type it chose, and that value
+    then travels in later state updates, as in travis-ci/worker.
+    """
+
+    language: str = ""
+    osx_image: str = ""
+    dist: str = ""
+    arch: str = ""
+    group: str = ""
+    os: str = ""
+    image_name: str = ""
+    vm_type: str = ""
+    vm_size: str = ""
+    vm_config: VmConfig = field(default_factory=VmConfig)
+    warmer: bool = False
+    hard_timeout: timedelta = timedelta(minutes=50)
+    progress_type: str = ""
+    job_id: int = 0
+    repository: str = ""
+
+    @classmethod
+    def from_payload(cls, payload: JobPayload, defaults: StartDefaults) -> StartAttributes:
+        """Build attributes from `config`, or raise PayloadError when `config` is unusable."""
+        config = payload.config if payload.config is not None else {}
+        if not isinstance(config, Mapping):
+            raise PayloadError("job config is not an object")
+        values: dict[str, str] = {}
+        for key in _CONFIG_STRING_KEYS:
+            value = config.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise PayloadError(f"job config key {key!r} is not a string")
+            values[key] = value
+        attrs = cls(
+            vm_type=payload.vm_type or "default",
+            vm_size=payload.vm_size,
+            vm_config=payload.vm_config,
+            warmer=payload.warmer,
+            job_id=payload.job.id,
+            repository=payload.repository.slug,
+        )
+        for key, value in values.items():
+            setattr(attrs, key, value)
+        attrs.language = attrs.language or defaults.language
+        attrs.dist = attrs.dist or defaults.dist
+        attrs.arch = attrs.arch or defaults.arch
+        attrs.group = attrs.group or defaults.group
+        attrs.os = attrs.os or defaults.os
+        return attrs
+
+
+@dataclass(frozen=True)
+class LogMeta:
+    """Attached to the first log part published after the job started (travis-logs uses it)."""
+
+    queued_at: datetime | None
+    repo: str
+    queue: str
+    infra: str
+
+
+class LogWriter(Protocol):
+    """A job's log stream. Bytes in; parts out, in order, ending with one final part."""
+
+    @property
+    def closed(self) -> bool:
+        """True once close() or write_and_close() ran."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Append output. Raises LogClosedError after close."""
+        ...
+
+    async def write_and_close(self, data: bytes) -> None:
+        """Append a last message, flush, and send the final part, with no write in between.
+
+        Raises LogClosedError if the log was already closed.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Flush and send the final part. A second close does nothing."""
+        ...
+
+    def mark_started(self, meta: LogMeta) -> None:
+        """Attach `meta` to the next part published."""
+        ...
+
+
+class Job(Protocol):
+    """One job taken from a source. Owns its delivery: it acks exactly once, after the
+    finishing state update (finish or requeue) was published."""
+
+    @property
+    def payload(self) -> JobPayload: ...
+
+    @property
+    def start_attributes(self) -> StartAttributes: ...
+
+    @property
+    def source_name(self) -> str:
+        """Where the job came from (`amqp`, `file`), shown in the worker-info fold."""
+        ...
+
+    raw_payload: dict[str, Any]
+    """The payload as received, forwarded to the build API; the payload filter replaces it."""
+
+    instance_id: str | None
+    """Set once the instance exists; later state updates carry it as `meta.instance_id`."""
+
+    uuid: str
+    """The request UUID: the payload's, or a fresh v4 UUID."""
+
+    async def received(self) -> None:
+        """Report `received`."""
+        ...
+
+    async def started(self) -> None:
+        """Report `started`."""
+        ...
+
+    async def finish(self, state: FinishState) -> None:
+        """Report a terminal state, then acknowledge the delivery."""
+        ...
+
+    async def requeue(self) -> None:
+        """Report `reset` (the hub queues the job again), then acknowledge the delivery."""
+        ...
+
+    async def open_log(self) -> LogWriter:
+        """Open this job's log stream."""
+        ...
+
+
+class JobStream(Protocol):
+    """One processor's subscription to a source; yields one job at a time."""
+
+    async def next_job(self) -> Job | None:
+        """Wait for the next job; None when the source closed for good."""
+        ...
+
+    async def close(self) -> None:
+        """Stop taking jobs; jobs received but not handed out go back to the source."""
+        ...
+
+
+class JobSource(Protocol):
+    """A queue of jobs (AMQP, file). Each processor opens its own stream."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def open_stream(self) -> JobStream: ...
+
+    async def close(self) -> None: ...
+
+
+async def error_job(job: Job, message: str) -> None:
+    """Write `message` into a fresh log of `job` and finish it `errored`."""
+    log = await job.open_log()
+    try:
+        await log.write_and_close(message.encode())
+    finally:
+        await log.close()
+    await job.finish(FinishState.ERRORED)
