@@ -8,9 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 
 from travis_worker.errors import PayloadError
 
@@ -47,10 +53,25 @@ class _GoJson(BaseModel):
         return data
 
 
+def _rfc3339(value: Any) -> Any:
+    """Only an RFC3339 string is a time, as for Go's `time.Time` JSON decoding."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC3339 time string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an RFC3339 time") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return moment
+
+
 class JobInfo(_GoJson):
     id: int
     number: str = ""
-    queued_at: datetime | None = None
+    queued_at: Annotated[datetime | None, BeforeValidator(_rfc3339)] = None
 
 
 class SourceInfo(_GoJson):

@@ -1,0 +1,1 @@
+"""Everything that speaks AMQP: connections, job source, state updates, log parts, commands."""

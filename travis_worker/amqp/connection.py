@@ -1,0 +1,109 @@
+"""Broker connections and the declarations travis-ci/worker makes at start-up (spec §1.1-1.2).
+
+Connections are aio-pika robust connections: when the broker closes them or restarts, they
+reconnect with backoff and restore channels, QoS and consumers, and the process keeps
+running (travis-ci/worker exits instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection, ExchangeType
+
+logger = logging.getLogger(__name__)
+
+REPORTING_EXCHANGE = "reporting"
+STATE_UPDATES_QUEUE = "reporting.jobs.builds"
+LOGS_QUEUE = "reporting.jobs.logs"
+SHARDED_LOGS_EXCHANGE = "reporting.jobs.logs_sharded"
+COMMANDS_EXCHANGE = "worker.commands"
+# Reconnect pacing of the robust connection; the broker usually returns within seconds.
+RECONNECT_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    uri: str
+    heartbeat: timedelta = timedelta(seconds=10)
+    tls_cert: str = ""
+    tls_cert_path: str = ""
+    insecure: bool = False
+
+
+def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS choice of spec §1.1: own CA certs, else unverified if insecure, else None
+    (plain, or the library's default TLS for `amqps://`)."""
+    if config.tls_cert or config.tls_cert_path:
+        context = ssl.create_default_context(cadata=config.tls_cert or None)
+        if config.tls_cert_path:
+            context.load_verify_locations(cafile=config.tls_cert_path)
+        return context
+    if config.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return None
+
+
+async def connect(
+    config: BrokerConfig, *, attempts: int = 30, name: str = "jobs"
+) -> AbstractRobustConnection:
+    """Connect, retrying while the broker is not up yet (a host booting with its broker)."""
+    context = tls_context(config)
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return await aio_pika.connect_robust(
+                config.uri,
+                ssl=context is not None,
+                ssl_context=context,
+                heartbeat=max(1, int(config.heartbeat.total_seconds())),
+                reconnect_interval=RECONNECT_INTERVAL,
+                client_properties={"connection_name": f"travis-worker {name}"},
+            )
+        except (OSError, aio_pika.exceptions.AMQPError) as exc:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "amqp connection failed, retrying",
+                extra={"fields": {"connection": name, "attempt": attempt, "err": str(exc)}},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+async def declare_log_topology(channel: AbstractChannel, *, sharded: bool) -> None:
+    """The log-part targets: a sharded exchange, or `reporting.jobs.logs` bound to `reporting`."""
+    if sharded:
+        await channel.declare_exchange(
+            SHARDED_LOGS_EXCHANGE, type="x-modulus-hash", durable=True, auto_delete=False
+        )
+        return
+    queue = await channel.declare_queue(LOGS_QUEUE, durable=True, auto_delete=False)
+    await queue.bind(REPORTING_EXCHANGE, routing_key=LOGS_QUEUE)
+
+
+async def declare_topology(
+    connection: AbstractRobustConnection, *, queue_name: str, sharded: bool, with_logs: bool
+) -> None:
+    """Spec §1.2: the job queue, `reporting`, `reporting.jobs.builds` and (unless a separate
+    logs broker is used) the log-part targets, on one temporary channel."""
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(queue_name, durable=True, auto_delete=False)
+        await channel.declare_exchange(
+            REPORTING_EXCHANGE, ExchangeType.TOPIC, durable=True, auto_delete=False
+        )
+        await channel.declare_queue(STATE_UPDATES_QUEUE, durable=True, auto_delete=False)
+        if with_logs:
+            await declare_log_topology(channel, sharded=sharded)
+    finally:
+        await channel.close()

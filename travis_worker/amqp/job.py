@@ -1,0 +1,147 @@
+"""A job taken from RabbitMQ: reports its state to `reporting.jobs.builds` and owns the
+acknowledgement of its delivery (spec §1.6-1.7)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from travis_worker import gojson
+from travis_worker.amqp.logwriter import AmqpLogWriter, PartPublisher
+from travis_worker.amqp.publishers import PublishError, StatePublisher
+from travis_worker.errors import WorkerError
+from travis_worker.job import FinishState, JobPayload, LogWriter, StartAttributes
+
+logger = logging.getLogger(__name__)
+
+# A state update that the broker does not take is retried this long (a broker restart
+# takes seconds) before the delivery is left to be redelivered.
+STATE_UPDATE_RETRY_SECONDS = 120.0
+
+
+class AckError(WorkerError):
+    """The delivery could not be acknowledged (its channel is gone)."""
+
+
+class AmqpJob:
+    """One delivery. Exactly one of finish() or requeue() acknowledges it."""
+
+    source_name = "amqp"
+
+    def __init__(
+        self,
+        message: AbstractIncomingMessage,
+        payload: JobPayload,
+        raw_payload: dict[str, Any],
+        start_attributes: StartAttributes,
+        *,
+        uuid: str,
+        state_publisher: StatePublisher,
+        log_publisher: PartPublisher,
+        on_unacked: Callable[[int], None] = lambda job_id: None,
+    ) -> None:
+        self._message = message
+        self._payload = payload
+        self.raw_payload = raw_payload
+        self._start_attributes = start_attributes
+        self.uuid = uuid
+        self.instance_id: str | None = None
+        self._state_publisher = state_publisher
+        self._log_publisher = log_publisher
+        self._on_unacked = on_unacked
+        self._state_count = payload.meta.state_update_count
+        self._received_at: datetime | None = None
+        self._started_at: datetime | None = None
+        self._finished_at: datetime | None = None
+        self._settled = False
+
+    @property
+    def payload(self) -> JobPayload:
+        return self._payload
+
+    @property
+    def start_attributes(self) -> StartAttributes:
+        return self._start_attributes
+
+    @property
+    def settled(self) -> bool:
+        """True once finish() or requeue() published and acknowledged."""
+        return self._settled
+
+    async def received(self) -> None:
+        self._received_at = datetime.now(UTC)
+        await self._send_state("received", "job:test:receive")
+
+    async def started(self) -> None:
+        self._started_at = datetime.now(UTC)
+        await self._send_state("started", "job:test:start")
+
+    async def finish(self, state: FinishState) -> None:
+        self._finished_at = datetime.now(UTC)
+        # An early error reports all three times equal, as travis-ci/worker does.
+        self._received_at = self._received_at or self._finished_at
+        self._started_at = self._started_at or self._finished_at
+        await self._settle(state.value, "job:test:finish")
+
+    async def requeue(self) -> None:
+        await self._settle("reset", "job:test:reset")
+
+    async def open_log(self) -> LogWriter:
+        return AmqpLogWriter(self._log_publisher, self._payload.job.id, self.uuid)
+
+    async def _settle(self, state: str, event_type: str) -> None:
+        if self._settled:
+            raise WorkerError(f"job {self._payload.job.id} already settled")
+        await self._send_state(state, event_type, retry_for=STATE_UPDATE_RETRY_SECONDS)
+        self._settled = True
+        try:
+            await self._message.ack()
+        except Exception as exc:  # aio-pika raises several types for a dead channel
+            # The broker will redeliver; the source recognises the redelivery and drops it.
+            self._on_unacked(self._payload.job.id)
+            raise AckError(f"ack of job {self._payload.job.id} failed: {exc!r}") from exc
+
+    def state_body(self, state: str) -> dict[str, Any]:
+        """The state update body of spec §1.6 for `state` at the current counter."""
+        meta: dict[str, Any] = {"state_update_count": self._state_count}
+        if self.instance_id:
+            meta["instance_id"] = self.instance_id
+        if self.uuid:
+            meta["uuid"] = self.uuid
+        body: dict[str, Any] = {"id": self._payload.job.id, "state": state, "meta": meta}
+        if self._start_attributes.vm_size:
+            body["vm_size"] = self._start_attributes.vm_size
+        for key, moment in (
+            ("queued_at", self._payload.job.queued_at),
+            ("received_at", self._received_at),
+            ("started_at", self._started_at),
+            ("finished_at", self._finished_at),
+        ):
+            if moment is not None:
+                body[key] = gojson.rfc3339(moment)
+        if self._payload.trace:
+            body["trace"] = True
+        return body
+
+    async def _send_state(self, state: str, event_type: str, *, retry_for: float = 0) -> None:
+        # Go marshals this body from a map, hence sorted keys.
+        body = gojson.dumps(self.state_body(state), sort_keys=True)
+        self._state_count += 1
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + retry_for
+        delay = 0.25
+        while True:
+            try:
+                await self._state_publisher.publish(body, event_type)
+                return
+            except PublishError:
+                if loop.time() >= give_up_at:
+                    raise
+                logger.warning("state update not published, retrying", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,166 @@
+"""Job consumption from the job queue (spec §1.3): one channel per processor, prefetch 1,
+consumer tag `build-job-consumer` with `x-priority`.
+
+Unlike travis-ci/worker, an unusable delivery never stalls a processor: a body that is not
+a job (bad JSON, a wrong type, no job id) is rejected without requeue, so a dead-letter
+exchange configured on the queue keeps it for inspection, and a job whose `config` is
+unusable is errored with the user-facing "job config" text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuidlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from travis_worker import metrics, texts
+from travis_worker.amqp.job import AmqpJob
+from travis_worker.amqp.logwriter import PartPublisher
+from travis_worker.amqp.publishers import StatePublisher
+from travis_worker.errors import PayloadError
+from travis_worker.job import Job, StartAttributes, StartDefaults, error_job, parse_job_body
+
+logger = logging.getLogger(__name__)
+
+CONSUMER_TAG = "build-job-consumer"
+# Job ids whose final state went out but whose ack failed (the channel died first). Their
+# redelivery is acknowledged and dropped instead of running the job a second time.
+_SETTLED_MEMORY = 1024
+
+
+@dataclass(frozen=True)
+class AmqpSourceConfig:
+    queue_name: str
+    consumer_priority: int = 0
+    start_defaults: StartDefaults = field(default_factory=StartDefaults)
+
+
+class AmqpJobSource:
+    """The AMQP job queue. Each processor opens its own stream (its own channel)."""
+
+    name = "amqp"
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        config: AmqpSourceConfig,
+        state_publisher: StatePublisher,
+        log_publisher: PartPublisher,
+    ) -> None:
+        self._connection = connection
+        self._config = config
+        self._state_publisher = state_publisher
+        self._log_publisher = log_publisher
+        self._settled_unacked: OrderedDict[int, None] = OrderedDict()
+
+    async def open_stream(self) -> AmqpJobStream:
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        stream = AmqpJobStream(self, channel, self._config)
+        await stream.start()
+        return stream
+
+    async def close(self) -> None:
+        """Nothing to release: streams own their channels and the app owns the connection."""
+
+    def remember_unacked(self, job_id: int) -> None:
+        self._settled_unacked[job_id] = None
+        while len(self._settled_unacked) > _SETTLED_MEMORY:
+            self._settled_unacked.popitem(last=False)
+
+    async def to_job(self, message: AbstractIncomingMessage) -> Job | None:
+        """Turn a delivery into a job, or settle it here and return None."""
+        try:
+            parsed = parse_job_body(message.body)
+        except PayloadError as exc:
+            metrics.JOBS_REJECTED.labels(reason="payload").inc()
+            logger.error(
+                "rejecting unusable job delivery",
+                extra={"fields": {"err": str(exc), "delivery_tag": message.delivery_tag}},
+            )
+            await message.reject(requeue=False)
+            return None
+        job_id = parsed.payload.job.id
+        if message.redelivered and job_id in self._settled_unacked:
+            del self._settled_unacked[job_id]
+            logger.info(
+                "dropping redelivery of a job already finished",
+                extra={"fields": {"job_id": job_id}},
+            )
+            await message.ack()
+            return None
+        config_error: PayloadError | None = None
+        try:
+            attrs = StartAttributes.from_payload(parsed.payload, self._config.start_defaults)
+        except PayloadError as exc:
+            attrs, config_error = StartAttributes(job_id=job_id), exc
+        job = AmqpJob(
+            message,
+            parsed.payload,
+            parsed.raw,
+            attrs,
+            uuid=parsed.payload.uuid or str(uuidlib.uuid4()),
+            state_publisher=self._state_publisher,
+            log_publisher=self._log_publisher,
+            on_unacked=self.remember_unacked,
+        )
+        if config_error is None:
+            return job
+        metrics.JOBS_REJECTED.labels(reason="config").inc()
+        logger.error(
+            "erroring job with unusable config",
+            extra={"fields": {"job_id": job_id, "err": str(config_error)}},
+        )
+        try:
+            await error_job(job, texts.JOB_CONFIG_UNPARSABLE)
+        except Exception:
+            # Unacked, so the broker redelivers it when this channel closes.
+            logger.exception("couldn't error job", extra={"fields": {"job_id": job_id}})
+        return None
+
+
+class AmqpJobStream:
+    """One consumer on its own channel. Deliveries wait in a one-slot hand-off queue."""
+
+    def __init__(
+        self, source: AmqpJobSource, channel: AbstractChannel, config: AmqpSourceConfig
+    ) -> None:
+        self._source = source
+        self._channel = channel
+        self._config = config
+        self._deliveries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._consumer_tag: str | None = None
+
+    async def start(self) -> None:
+        config = self._config
+        queue = await self._channel.declare_queue(
+            config.queue_name, durable=True, auto_delete=False
+        )
+        self._queue = queue
+        self._consumer_tag = await queue.consume(
+            self._deliveries.put,
+            consumer_tag=CONSUMER_TAG,
+            arguments={"x-priority": config.consumer_priority},
+        )
+
+    async def next_job(self) -> Job | None:
+        while True:
+            message = await self._deliveries.get()
+            job = await self._source.to_job(message)
+            if job is not None:
+                return job
+
+    async def close(self) -> None:
+        """Cancel the consumer and hand back any delivery not yet taken."""
+        try:
+            if self._consumer_tag is not None and not self._channel.is_closed:
+                await self._queue.cancel(self._consumer_tag)
+            while not self._deliveries.empty():
+                await self._deliveries.get_nowait().nack(requeue=True)
+        finally:
+            if not self._channel.is_closed:
+                await self._channel.close()

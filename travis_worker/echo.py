@@ -1,0 +1,92 @@
+"""`--echo-config`: the effective configuration as a shell env file (spec §3.5), secrets
+redacted so the output can be pasted into a support ticket."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from travis_worker.config import ENV_PREFIX, Settings
+from travis_worker.durations import format_go_duration
+
+REDACTED = "REDACTED"
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSPHRASE|ACCOUNT_JSON|ACCESS_KEY|AUTH|DSN)")
+# The user name of these URLs is itself the credential (build API token, Sentry key).
+_USERNAME_IS_SECRET = {"BUILD_API_URI", "SENTRY_DSN"}
+
+
+def go_quote(text: str) -> str:
+    """Go's `strconv.Quote`: double quotes, C-style escapes, printable Unicode kept."""
+    escapes = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+               "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}  # fmt: skip
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif char.isprintable() or char == " ":
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def redact_url(value: str, *, username_is_secret: bool = False) -> str:
+    """Hide the credentials of `scheme://user:password@host/...`."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if not parts.scheme or "@" not in parts.netloc:
+        return value
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    userinfo = f"{user}:{REDACTED}" if has_password and not username_is_secret else REDACTED
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{hostport}"))
+
+
+def redact(name: str, value: str) -> str:
+    """`value` of the setting or provider key `name` (upper case), fit to show."""
+    if value and _SECRET_NAME.search(name):
+        return REDACTED
+    return redact_url(value, username_is_secret=name in _USERNAME_IS_SECRET)
+
+
+def _render(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_go_duration(value)
+    return str(value)
+
+
+def go_time_string(moment: datetime) -> str:
+    """Go's `time.Time.String()` for a UTC time: `2024-05-01 12:00:00.123456 +0000 UTC`."""
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}".rstrip("0")
+    return f"{text} +0000 UTC"
+
+
+def echo_config(
+    settings: Settings, provider_keys: Mapping[str, str], now: datetime | None = None
+) -> str:
+    moment = now or datetime.now(UTC)
+    lines = [f"# travis-worker env config generated {go_time_string(moment)}"]
+    for name in sorted(Settings.model_fields, key=lambda field: field.replace("_", "-")):
+        if Settings.is_special(name):
+            continue
+        upper = name.upper()
+        value = redact(upper, _render(getattr(settings, name)))
+        lines.append(f"export {ENV_PREFIX}{upper}={go_quote(value)}")
+    lines += ["", "# travis-worker provider config:"]
+    prefix = f"{ENV_PREFIX}{settings.provider_name.upper()}_"
+    for key in sorted(provider_keys):
+        lines.append(f"export {prefix}{key}={go_quote(redact(key, provider_keys[key]))}")
+    lines.append("# end travis-worker env config")
+    return "\n".join(lines) + "\n"
