@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,46 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("TRAVIS_WORKER_"):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture(scope="session")
+def amqp_vhost_uri(amqp_uri: str) -> Iterator[str]:
+    """A private vhost for this test session: the reporting queues have fixed names, so
+    sessions running at the same time on one broker must not share them."""
+    from tests.support import rabbit
+
+    need(rabbit.have_rabbitmqctl(), "rabbitmqctl is needed to create a test vhost")
+    vhost = rabbit.create_vhost()
+    yield f"{AMQP_URI.rstrip('/')}/{vhost}"
+    rabbit.delete_vhost(vhost)
+
+
+@pytest.fixture
+async def amqp_connection(amqp_vhost_uri: str) -> Any:
+    import aio_pika
+
+    connection = await aio_pika.connect_robust(amqp_vhost_uri)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def reporting(amqp_connection: Any) -> Any:
+    from tests.support.rabbit import Reporting
+
+    return await Reporting(amqp_connection).start()
+
+
+@pytest.fixture
+async def build_api() -> Any:
+    from tests.fakes.build_api import BuildApiFake
+
+    fake = await BuildApiFake().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def job_id() -> int:
+    """A job id no other test uses."""
+    return int(uuid.uuid4().int % 10**9) + 10**9

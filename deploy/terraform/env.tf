@@ -88,13 +88,13 @@ locals {
 
   # The reaper reads TRAVIS_WORKER_CLEANUP_* (travis_worker/cleanup); see its --help.
   cleanup_env = {
-    TRAVIS_WORKER_CLEANUP_PROJECT_ID            = var.project
-    TRAVIS_WORKER_CLEANUP_INSTANCE_MAX_AGE      = var.cleanup_instance_max_age
-    TRAVIS_WORKER_CLEANUP_LOOP_SLEEP            = var.cleanup_loop_sleep
-    TRAVIS_WORKER_CLEANUP_DRY_RUN               = tostring(var.cleanup_dry_run)
-    TRAVIS_WORKER_CLEANUP_RATE_LIMIT_MAX_CALLS  = tostring(var.cleanup_rate_limit_max_calls)
-    TRAVIS_WORKER_CLEANUP_RATE_LIMIT_DURATION   = var.cleanup_rate_limit_duration
-    TRAVIS_WORKER_CLEANUP_LISTEN_ADDR           = "0.0.0.0:${var.cleanup_port}"
+    TRAVIS_WORKER_CLEANUP_PROJECT_ID           = var.project
+    TRAVIS_WORKER_CLEANUP_INSTANCE_MAX_AGE     = var.cleanup_instance_max_age
+    TRAVIS_WORKER_CLEANUP_LOOP_SLEEP           = var.cleanup_loop_sleep
+    TRAVIS_WORKER_CLEANUP_DRY_RUN              = tostring(var.cleanup_dry_run)
+    TRAVIS_WORKER_CLEANUP_RATE_LIMIT_MAX_CALLS = tostring(var.cleanup_rate_limit_max_calls)
+    TRAVIS_WORKER_CLEANUP_RATE_LIMIT_DURATION  = var.cleanup_rate_limit_duration
+    TRAVIS_WORKER_CLEANUP_LISTEN_ADDR          = "0.0.0.0:${var.cleanup_port}"
   }
 
   cleanup_env_file = join("", [for key in sort(keys(local.cleanup_env)) : "${key}=${local.cleanup_env[key]}\n"])

@@ -21,7 +21,7 @@ resource "google_project_iam_custom_role" "worker" {
 resource "google_project_iam_member" "worker" {
   project = var.project
   role    = google_project_iam_custom_role.worker.id
-  member  = google_service_account.worker.member
+  member  = "serviceAccount:${google_service_account.worker.email}"
 }
 
 resource "google_project_iam_member" "worker_logging" {
@@ -29,7 +29,7 @@ resource "google_project_iam_member" "worker_logging" {
 
   project = var.project
   role    = "roles/logging.logWriter"
-  member  = google_service_account.worker.member
+  member  = "serviceAccount:${google_service_account.worker.email}"
 }
 
 # Only the secrets the worker is configured to read, each on its own.
@@ -39,7 +39,7 @@ resource "google_secret_manager_secret_iam_member" "worker" {
   project   = var.project
   secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.worker.member
+  member    = "serviceAccount:${google_service_account.worker.email}"
 
   depends_on = [google_project_service.apis]
 }
@@ -151,8 +151,7 @@ resource "google_compute_region_instance_group_manager" "worker" {
   # A drained worker exits; its failing /healthz makes the group recreate the host, and
   # force_update_on_repair gives the new host the current template.
   instance_lifecycle_policy {
-    force_update_on_repair    = "YES"
-    default_action_on_failure = "REPAIR"
+    force_update_on_repair = "YES"
   }
 
   auto_healing_policies {

@@ -1,0 +1,121 @@
+"""RabbitMQ plumbing for tests: a private vhost per test session, and a reader of the
+`reporting.jobs.builds` / `reporting.jobs.logs` queues the worker publishes to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+def have_rabbitmqctl() -> bool:
+    return shutil.which("rabbitmqctl") is not None
+
+
+def create_vhost() -> str:
+    name = f"travis-worker-test-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return name
+
+
+def delete_vhost(name: str) -> None:
+    rabbitmqctl("delete_vhost", name)
+
+
+@dataclass
+class Received:
+    body: dict[str, Any]
+    raw: bytes
+    type: str | None
+    content_type: str | None
+    delivery_mode: int | None
+    timestamp: Any
+    routing_key: str | None
+    exchange: str | None
+
+
+@dataclass
+class Reporting:
+    """Everything the worker reported, grouped by job id."""
+
+    connection: AbstractRobustConnection
+    states: dict[int, list[Received]] = field(default_factory=dict)
+    parts: dict[int, list[Received]] = field(default_factory=dict)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self, *, logs_queue: str = "reporting.jobs.logs") -> Reporting:
+        channel = await self.connection.channel()
+        exchange = await channel.declare_exchange(
+            "reporting", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        builds = await channel.declare_queue("reporting.jobs.builds", durable=True)
+        logs = await channel.declare_queue(logs_queue, durable=True)
+        await logs.bind(exchange, routing_key="reporting.jobs.logs")
+        await builds.consume(self._on_state)
+        await logs.consume(self._on_part)
+        return self
+
+    async def _on_state(self, message: AbstractIncomingMessage) -> None:
+        await self._on(message, self.states)
+
+    async def _on_part(self, message: AbstractIncomingMessage) -> None:
+        return self
+
+    async def _on(self, message: AbstractIncomingMessage, into: dict[int, list[Received]]) -> None:
+        body = json.loads(message.body)
+        received = Received(
+            body,
+            message.body,
+            message.type,
+            message.content_type,
+            message.delivery_mode.value if message.delivery_mode else None,
+            message.timestamp,
+            message.routing_key,
+            message.exchange,
+        )
+        into.setdefault(int(body["id"]), []).append(received)
+        await message.ack()
+        self._changed.set()
+
+    def state_names(self, job_id: int) -> list[str]:
+        return [r.body["state"] for r in self.states.get(job_id, [])]
+
+    def log_text(self, job_id: int) -> str:
+        parts = sorted(self.parts.get(job_id, []), key=lambda r: r.body["number"])
+        return "".join(p.body["log"] for p in parts)
+
+    def log_closed(self, job_id: int) -> bool:
+        return any(p.body["final"] for p in self.parts.get(job_id, []))
+
+    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    async def wait_finished(
+        self, job_id: int, timeout: float = 20.0, with_log: bool = True
+    ) -> None:
+        """Until the job has a terminal state (or reset) and, `with_log`, its final log part."""
+        terminal = {"passed", "failed", "errored", "cancelled", "reset"}
+
+        def done() -> bool:
+            names = self.state_names(job_id)
+            finished = bool(names) and names[-1] in terminal
+            return finished and (self.log_closed(job_id) or not with_log)
+
+        await self.wait_for(done, timeout)
