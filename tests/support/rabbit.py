@@ -71,7 +71,7 @@ class Reporting:
         await self._on(message, self.states)
 
     async def _on_part(self, message: AbstractIncomingMessage) -> None:
-        return self
+        await self._on(message, self.parts)
 
     async def _on(self, message: AbstractIncomingMessage, into: dict[int, list[Received]]) -> None:
         body = json.loads(message.body)
