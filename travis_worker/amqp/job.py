@@ -91,6 +91,12 @@ class AmqpJob:
     async def requeue(self) -> None:
         await self._settle("reset", "job:test:reset")
 
+    async def release(self) -> None:
+        """Give the delivery back to the broker untouched (a stream closing before the job
+        was taken)."""
+        self._settled = True
+        await self._message.nack(requeue=True)
+
     async def open_log(self) -> LogWriter:
         return AmqpLogWriter(self._log_publisher, self._payload.job.id, self.uuid)
 

@@ -15,7 +15,12 @@ import uuid as uuidlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from travis_worker import metrics, texts
 from travis_worker.amqp.job import AmqpJob
@@ -27,6 +32,8 @@ from travis_worker.job import Job, StartAttributes, StartDefaults, error_job, pa
 logger = logging.getLogger(__name__)
 
 CONSUMER_TAG = "build-job-consumer"
+# How long closing a stream waits for a delivery that is being rejected or errored.
+CLOSE_WAIT_SECONDS = 30.0
 # Job ids whose final state went out but whose ack failed (the channel died first). Their
 # redelivery is acknowledged and dropped instead of running the job a second time.
 _SETTLED_MEMORY = 1024
@@ -72,7 +79,7 @@ class AmqpJobSource:
         while len(self._settled_unacked) > _SETTLED_MEMORY:
             self._settled_unacked.popitem(last=False)
 
-    async def to_job(self, message: AbstractIncomingMessage) -> Job | None:
+    async def to_job(self, message: AbstractIncomingMessage) -> AmqpJob | None:
         """Turn a delivery into a job, or settle it here and return None."""
         try:
             parsed = parse_job_body(message.body)
@@ -124,7 +131,12 @@ class AmqpJobSource:
 
 
 class AmqpJobStream:
-    """One consumer on its own channel. Deliveries wait in a one-slot hand-off queue."""
+    """One consumer on its own channel.
+
+    Deliveries are turned into jobs in the consumer callback, not in next_job(): a processor
+    that stops waiting (drain, pool shrink) cancels next_job(), and that must never cut an
+    unusable delivery's reject or error report in half.
+    """
 
     def __init__(
         self, source: AmqpJobSource, channel: AbstractChannel, config: AmqpSourceConfig
@@ -132,35 +144,41 @@ class AmqpJobStream:
         self._source = source
         self._channel = channel
         self._config = config
-        self._deliveries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._jobs: asyncio.Queue[AmqpJob] = asyncio.Queue()
+        self._handling = asyncio.Lock()
         self._consumer_tag: str | None = None
+        self._queue: AbstractQueue | None = None
 
     async def start(self) -> None:
         config = self._config
-        queue = await self._channel.declare_queue(
+        self._queue = await self._channel.declare_queue(
             config.queue_name, durable=True, auto_delete=False
         )
-        self._queue = queue
-        self._consumer_tag = await queue.consume(
-            self._deliveries.put,
+        self._consumer_tag = await self._queue.consume(
+            self._on_delivery,
             consumer_tag=CONSUMER_TAG,
             arguments={"x-priority": config.consumer_priority},
         )
 
-    async def next_job(self) -> Job | None:
-        while True:
-            message = await self._deliveries.get()
+    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+        async with self._handling:
             job = await self._source.to_job(message)
             if job is not None:
-                return job
+                self._jobs.put_nowait(job)
+
+    async def next_job(self) -> Job | None:
+        return await self._jobs.get()
 
     async def close(self) -> None:
         """Cancel the consumer and hand back any delivery not yet taken."""
         try:
-            if self._consumer_tag is not None and not self._channel.is_closed:
+            if self._consumer_tag is not None and self._queue and not self._channel.is_closed:
                 await self._queue.cancel(self._consumer_tag)
-            while not self._deliveries.empty():
-                await self._deliveries.get_nowait().nack(requeue=True)
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                async with self._handling:  # let a delivery being handled finish
+                    pass
+            while not self._jobs.empty():
+                await self._jobs.get_nowait().release()
         finally:
             if not self._channel.is_closed:
                 await self._channel.close()
