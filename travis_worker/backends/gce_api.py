@@ -1,0 +1,347 @@
+"""A thin async wrapper around the google-cloud-compute clients.
+
+The clients are synchronous (requests), so every call runs on a thread pool of its own and
+the event loop never blocks. At this boundary:
+
+* every call but a delete first waits for the rate limiter (a delete must never be held
+  back: it is what stops the spending);
+* 429, 5xx, rate-limit 403s and transport errors are retried with jittered exponential
+  backoff for up to `RetryPolicy.max_elapsed` (the client's own retries are switched off so
+  that each HTTP request is counted, once, in CLOUD_API_CALLS);
+* google.api_core exceptions become ComputeApiError, operation errors OperationError;
+* answers become small frozen dataclasses (`gce_api_types`), so nothing above this module
+  handles protobuf messages.
+
+`ComputeApi.create(project, endpoint=..., account_info=...)` is also what the orphan reaper
+uses for `list_instances` and `delete_instance`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import google.auth
+import requests
+from google.api_core import exceptions as google_errors
+from google.api_core.client_options import ClientOptions
+from google.auth import exceptions as auth_errors
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
+from google.oauth2 import service_account
+
+from travis_worker import metrics
+from travis_worker.backends.gce_api_types import (
+    ComputeApiError,
+    Image,
+    InstanceInfo,
+    Operation,
+    Zone,
+    instance_info,
+    operation,
+)
+from travis_worker.errors import ConfigError
+from travis_worker.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCOPES = (
+    "https://www.googleapis.com/auth/devstorage.full_control",
+    "https://www.googleapis.com/auth/compute",
+)
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+# GCE answers zoneOperations.wait after at most 2 minutes; a little more on our side means
+# our own timeout only fires when the connection is really stuck.
+WAIT_CALL_SECONDS = 150.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """travis-ci/worker's backoffRetry: 1 s initial, ×1.5, ±50 % jitter, ≤ 60 s apart."""
+
+    initial: float = 1.0
+    multiplier: float = 1.5
+    jitter: float = 0.5
+    max_interval: float = 60.0
+    max_elapsed: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        interval = min(self.initial * self.multiplier**attempt, self.max_interval)
+        return interval * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+def build_credentials(account_info: Mapping[str, Any] | None, endpoint: str = "") -> Any:
+    """Service account credentials from ACCOUNT_JSON; anonymous ones for a custom endpoint
+    (an emulator needs none); else Google's application default credentials (which may
+    probe the metadata server, so call this off the event loop)."""
+    if account_info:
+        try:
+            return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                {"token_uri": DEFAULT_TOKEN_URI, **account_info}, scopes=SCOPES
+            )
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"invalid TRAVIS_WORKER_GCE_ACCOUNT_JSON: {exc}") from exc
+    if endpoint:
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    try:
+        credentials, _ = google.auth.default(scopes=SCOPES)
+    except auth_errors.DefaultCredentialsError as exc:
+        raise ConfigError(
+            f"no Google credentials (set TRAVIS_WORKER_GCE_ACCOUNT_JSON): {exc}"
+        ) from exc
+    return credentials
+
+
+def probe_metadata() -> tuple[str, str] | None:
+    """(project id, zone) from the metadata server when running on GCE, else None.
+    Blocking: call it in a thread."""
+    from google.auth.compute_engine import _metadata
+    from google.auth.transport.requests import Request
+
+    metadata: Any = _metadata  # google-auth leaves these functions untyped
+    request = Request()
+    if not metadata.is_on_gce(request):
+        return None
+    project = str(metadata.get_project_id(request))
+    zone = str(metadata.get(request, "instance/zone")).rsplit("/", 1)[-1]
+    return project, zone
+
+
+class ComputeApi:
+    """The Compute calls the worker makes, as coroutines, for one project."""
+
+    def __init__(
+        self,
+        project: str,
+        credentials: Any,
+        *,
+        endpoint: str = "",
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        threads: int = 64,
+        request_timeout: float = 60.0,
+    ) -> None:
+        self.project = project
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self.request_timeout = request_timeout
+        # Sized for many jobs at once: an operation wait holds its thread for up to 2 min.
+        self._threads = concurrent.futures.ThreadPoolExecutor(threads, "compute-api")
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        kwargs = {"credentials": credentials, "client_options": options, "transport": "rest"}
+        self._instances = compute_v1.InstancesClient(**kwargs)
+        self._zone_operations = compute_v1.ZoneOperationsClient(**kwargs)
+        self._global_operations = compute_v1.GlobalOperationsClient(**kwargs)
+        self._zones = compute_v1.ZonesClient(**kwargs)
+        self._networks = compute_v1.NetworksClient(**kwargs)
+        self._subnetworks = compute_v1.SubnetworksClient(**kwargs)
+        self._machine_types = compute_v1.MachineTypesClient(**kwargs)
+        self._images = compute_v1.ImagesClient(**kwargs)
+        for client in (self._instances, self._zone_operations):
+            _widen_connection_pool(client, threads)
+
+    @classmethod
+    async def create(
+        cls,
+        project: str,
+        *,
+        endpoint: str = "",
+        account_info: Mapping[str, Any] | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ComputeApi:
+        """Build credentials (off the event loop) and the clients."""
+        credentials = await asyncio.to_thread(build_credentials, account_info, endpoint)
+        return cls(project, credentials, endpoint=endpoint, limiter=limiter, retry=retry)
+
+    async def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self.limiter is not None:
+            await self.limiter.close()
+
+    # --- the calls -------------------------------------------------------------------
+
+    def _options(self, timeout: float | None = None) -> dict[str, Any]:
+        # retry=None: our loop in _call retries, so each HTTP request is seen and counted.
+        return {"retry": None, "timeout": timeout or self.request_timeout}
+
+    async def get_zone(self, zone: str) -> Zone:
+        call = partial(self._zones.get, project=self.project, zone=zone, **self._options())
+        found = await self._call("zones.get", call)
+        return Zone(found.name, found.region, found.status)
+
+    async def list_region_zones(self, region_link: str) -> list[Zone]:
+        """Zones of a region (travis-ci/worker's alternate zones), whatever their status."""
+        request = {"project": self.project, "filter": f"region eq {region_link}"}
+        found = await self._call("zones.list", partial(self._list, self._zones, request))
+        return [Zone(zone.name, zone.region, zone.status) for zone in found]
+
+    async def network_link(self, name: str) -> str:
+        call = partial(self._networks.get, project=self.project, network=name, **self._options())
+        return str((await self._call("networks.get", call)).self_link)
+
+    async def subnetwork_link(self, region: str, name: str) -> str:
+        call = partial(
+            self._subnetworks.get,
+            project=self.project,
+            region=region,
+            subnetwork=name,
+            **self._options(),
+        )
+        return str((await self._call("subnetworks.get", call)).self_link)
+
+    async def machine_type_links(self, zone: str, names: list[str]) -> dict[str, str]:
+        """Self links of the machine types among `names` that `zone` offers (one call)."""
+        pattern = "|".join(sorted(set(names)))
+        request = {"project": self.project, "zone": zone, "filter": f"name eq ({pattern})"}
+        call = partial(self._list, self._machine_types, request)
+        found = await self._call("machineTypes.list", call)
+        return {item.name: item.self_link for item in found if item.name in names}
+
+    async def find_images(self, project: str, name_pattern: str) -> list[Image]:
+        """Images whose whole name matches the RE2 `name_pattern`."""
+        request = {"project": project, "filter": f"name eq {name_pattern}"}
+        found = await self._call("images.list", partial(self._list, self._images, request))
+        return [Image(item.name, item.self_link) for item in found]
+
+    async def insert_instance(self, zone: str, body: Mapping[str, Any], request_id: str) -> str:
+        """Insert an instance; returns the operation name. `request_id` makes the insert
+        idempotent: a retry after a lost answer gets the first request's operation back."""
+        request = compute_v1.InsertInstanceRequest(
+            project=self.project,
+            zone=zone,
+            instance_resource=compute_v1.Instance.from_json(json.dumps(body)),
+            request_id=request_id,
+        )
+        call = partial(self._instances.insert_unary, request=request, **self._options())
+        return str((await self._call("instances.insert", call, finish=True)).name)
+
+    async def wait_operation(self, zone: str, name: str) -> Operation:
+        """The zone operation once DONE, or as it is after GCE's wait limit (~2 min)."""
+        call = partial(
+            self._zone_operations.wait,
+            project=self.project,
+            zone=zone,
+            operation=name,
+            **self._options(WAIT_CALL_SECONDS),
+        )
+        return operation(await self._call("zoneOperations.wait", call))
+
+    async def get_instance(self, zone: str, name: str) -> InstanceInfo:
+        call = partial(
+            self._instances.get, project=self.project, zone=zone, instance=name, **self._options()
+        )
+        return instance_info(await self._call("instances.get", call))
+
+    async def list_instances(self, filter_text: str = "") -> list[InstanceInfo]:
+        """Instances of every zone (aggregated list), optionally filtered by the API, e.g.
+        `labels.created-by = travis-worker`."""
+        request: dict[str, Any] = {"project": self.project}
+        if filter_text:
+            request["filter"] = filter_text
+        call = partial(self._aggregated, self._instances, request, "instances")
+        return [instance_info(item) for item in await self._call("instances.aggregatedList", call)]
+
+    async def delete_instance(self, zone: str, name: str) -> str | None:
+        """Request deletion; returns the operation name, or None if the instance is gone.
+        Never rate limited: deleting is what stops the spending."""
+        call = partial(
+            self._instances.delete_unary,
+            project=self.project,
+            zone=zone,
+            instance=name,
+            **self._options(),
+        )
+        try:
+            found = await self._call("instances.delete", call, limited=False)
+        except ComputeApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return str(found.name)
+
+    async def was_preempted(self, instance_id: int) -> bool:
+        """Whether GCE recorded a `compute.instances.preempted` operation for the instance."""
+        request = {"project": self.project, "filter": f"targetId eq {instance_id}"}
+        call = partial(self._aggregated, self._global_operations, request, "operations")
+        found = await self._call("globalOperations.aggregatedList", call)
+        return any(
+            item.operation_type == "compute.instances.preempted"
+            and item.kind in ("", "compute#operation")
+            for item in found
+        )
+
+    def _list(self, client: Any, request: dict[str, Any]) -> list[Any]:
+        return list(client.list(request=request, **self._options()))
+
+    def _aggregated(self, client: Any, request: dict[str, Any], field: str) -> list[Any]:
+        pages = client.aggregated_list(request=request, **self._options())
+        return [item for _, scoped in pages for item in getattr(scoped, field)]
+
+    # --- plumbing --------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, call: Callable[[], T], *, limited: bool = True, finish: bool = False
+    ) -> T:
+        """Run one API method with rate limiting, counting, translation and retries.
+
+        `finish=True` (inserts): if the caller is cancelled mid-request, the request is
+        still waited for, so that whoever cleans up after the caller knows it landed.
+        """
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            if limited and self.limiter is not None:
+                await self.limiter.wait()
+            try:
+                result = await self._in_thread(call, finish)
+            except (
+                google_errors.GoogleAPICallError,
+                requests.RequestException,
+                auth_errors.TransportError,
+            ) as exc:
+                error = ComputeApiError.from_exception(method, exc)
+                cause: BaseException = exc
+            else:
+                metrics.CLOUD_API_CALLS.labels(method=method, code="200").inc()
+                return result
+            code = str(error.code or "transport")
+            metrics.CLOUD_API_CALLS.labels(method=method, code=code).inc()
+            metrics.CLOUD_API_ERRORS.labels(method=method, code=code).inc()
+            delay = self.retry.delay(attempt)
+            attempt += 1
+            if not error.retryable or time.monotonic() + delay - started > self.retry.max_elapsed:
+                raise error from cause
+            logger.info(
+                "retrying compute API call",
+                extra={"fields": {"method": method, "err": str(error), "delay": round(delay, 2)}},
+            )
+            await asyncio.sleep(delay)
+
+    async def _in_thread(self, call: Callable[[], T], finish: bool) -> T:
+        future = asyncio.get_running_loop().run_in_executor(self._threads, call)
+        if not finish:
+            return await future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future], timeout=self.request_timeout)
+            raise
+
+
+def _widen_connection_pool(client: Any, size: int) -> None:
+    """requests keeps 10 connections per host; concurrent jobs need more than that."""
+    session = getattr(getattr(client, "_transport", None), "_session", None)
+    if isinstance(session, requests.Session):
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
