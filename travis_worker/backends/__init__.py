@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from travis_worker.backends.base import Provider, ProviderContext
+from travis_worker.backends.gce_config import HELP as GCE_HELP
 from travis_worker.errors import ConfigError
 
 
@@ -48,7 +49,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "gce",
             "Google Compute Engine",
             "travis_worker.backends.gce:create_provider",
-            {},
+            GCE_HELP,
         ),
     )
 }
