@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "cleanup":
         from travis_worker.cleanup import cleanup_main
 
-        return cleanup_main(args.cleanup_args)  # type: ignore[no-any-return]
+        return cleanup_main(args.cleanup_args)
     values = cli_values(args)
     if args.command == "run-job" and "provider_name" not in values:
         field = Settings.model_fields["provider_name"]

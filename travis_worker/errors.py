@@ -6,6 +6,7 @@
     ├── JobAbortError            user-facing: the message goes to the job log, job `errored`
     ├── BuildScriptError         the build API failed; job `errored` with the generic text
     ├── LogClosedError           a write after the job log was closed
+    ├── AckError                 the final state went out, the acknowledgement did not
     └── BackendError             infrastructure trouble; the job is requeued (`reset`)
         ├── InstanceStartError   the VM could not be started in time
         ├── ScriptUploadError    the script could not be placed on the VM
@@ -55,6 +56,11 @@ class BuildScriptError(WorkerError):
 
 class LogClosedError(WorkerError):
     """A write to a job log that was already closed."""
+
+
+class AckError(WorkerError):
+    """The job's final state was published but its delivery could not be acknowledged
+    (the channel died). The broker redelivers it and the source drops that redelivery."""
 
 
 class BackendError(WorkerError):

@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from travis_worker import gojson
 from travis_worker.amqp.logwriter import AmqpLogWriter, PartPublisher
 from travis_worker.amqp.publishers import PublishError, StatePublisher
-from travis_worker.errors import WorkerError
+from travis_worker.errors import AckError, WorkerError
 from travis_worker.job import FinishState, JobPayload, LogWriter, StartAttributes
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ logger = logging.getLogger(__name__)
 # A state update that the broker does not take is retried this long (a broker restart
 # takes seconds) before the delivery is left to be redelivered.
 STATE_UPDATE_RETRY_SECONDS = 120.0
-
-
-class AckError(WorkerError):
-    """The delivery could not be acknowledged (its channel is gone)."""
 
 
 class AmqpJob:
@@ -43,7 +39,7 @@ class AmqpJob:
         uuid: str,
         state_publisher: StatePublisher,
         log_publisher: PartPublisher,
-        on_unacked: Callable[[int], None] = lambda job_id: None,
+        on_settled: Callable[..., None] = lambda job_id, **_: None,
     ) -> None:
         self._message = message
         self._payload = payload
@@ -53,7 +49,7 @@ class AmqpJob:
         self.instance_id: str | None = None
         self._state_publisher = state_publisher
         self._log_publisher = log_publisher
-        self._on_unacked = on_unacked
+        self._on_settled = on_settled
         self._state_count = payload.meta.state_update_count
         self._received_at: datetime | None = None
         self._started_at: datetime | None = None
@@ -100,17 +96,31 @@ class AmqpJob:
     async def open_log(self) -> LogWriter:
         return AmqpLogWriter(self._log_publisher, self._payload.job.id, self.uuid)
 
+    @property
+    def redelivered(self) -> bool:
+        return bool(self._message.redelivered)
+
     async def _settle(self, state: str, event_type: str) -> None:
         if self._settled:
             raise WorkerError(f"job {self._payload.job.id} already settled")
-        await self._send_state(state, event_type, retry_for=STATE_UPDATE_RETRY_SECONDS)
-        self._settled = True
+        published = acked = False
         try:
+            await self._send_state(state, event_type, retry_for=STATE_UPDATE_RETRY_SECONDS)
+            published = self._settled = True
             await self._message.ack()
+            acked = True
         except Exception as exc:  # aio-pika raises several types for a dead channel
-            # The broker will redeliver; the source recognises the redelivery and drops it.
-            self._on_unacked(self._payload.job.id)
+            if not published:
+                raise
+            # The broker redelivers it; the source drops that redelivery (redelivery.py).
             raise AckError(f"ack of job {self._payload.job.id} failed: {exc!r}") from exc
+        finally:
+            self._on_settled(self._payload.job.id, state_published=published, acked=acked)
+
+    async def drop(self) -> None:
+        """Acknowledge without reporting: a redelivery of a job that already finished."""
+        self._settled = True
+        await self._message.ack()
 
     def state_body(self, state: str) -> dict[str, Any]:
         """The state update body of spec §1.6 for `state` at the current counter."""

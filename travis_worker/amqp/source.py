@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuidlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from aio_pika.abc import (
@@ -26,6 +25,7 @@ from travis_worker import metrics, texts
 from travis_worker.amqp.job import AmqpJob
 from travis_worker.amqp.logwriter import PartPublisher
 from travis_worker.amqp.publishers import StatePublisher
+from travis_worker.amqp.redelivery import RunningJobs
 from travis_worker.errors import PayloadError
 from travis_worker.job import Job, StartAttributes, StartDefaults, error_job, parse_job_body
 
@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 CONSUMER_TAG = "build-job-consumer"
 # How long closing a stream waits for a delivery that is being rejected or errored.
 CLOSE_WAIT_SECONDS = 30.0
-# Job ids whose final state went out but whose ack failed (the channel died first). Their
-# redelivery is acknowledged and dropped instead of running the job a second time.
-_SETTLED_MEMORY = 1024
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class AmqpJobSource:
         self._config = config
         self._state_publisher = state_publisher
         self._log_publisher = log_publisher
-        self._settled_unacked: OrderedDict[int, None] = OrderedDict()
+        self.running = RunningJobs()
 
     async def open_stream(self) -> AmqpJobStream:
         channel = await self._connection.channel()
@@ -73,11 +70,6 @@ class AmqpJobSource:
 
     async def close(self) -> None:
         """Nothing to release: streams own their channels and the app owns the connection."""
-
-    def remember_unacked(self, job_id: int) -> None:
-        self._settled_unacked[job_id] = None
-        while len(self._settled_unacked) > _SETTLED_MEMORY:
-            self._settled_unacked.popitem(last=False)
 
     async def to_job(self, message: AbstractIncomingMessage) -> AmqpJob | None:
         """Turn a delivery into a job, or settle it here and return None."""
@@ -92,14 +84,6 @@ class AmqpJobSource:
             await message.reject(requeue=False)
             return None
         job_id = parsed.payload.job.id
-        if message.redelivered and job_id in self._settled_unacked:
-            del self._settled_unacked[job_id]
-            logger.info(
-                "dropping redelivery of a job already finished",
-                extra={"fields": {"job_id": job_id}},
-            )
-            await message.ack()
-            return None
         config_error: PayloadError | None = None
         try:
             attrs = StartAttributes.from_payload(parsed.payload, self._config.start_defaults)
@@ -113,7 +97,7 @@ class AmqpJobSource:
             uuid=parsed.payload.uuid or str(uuidlib.uuid4()),
             state_publisher=self._state_publisher,
             log_publisher=self._log_publisher,
-            on_unacked=self.remember_unacked,
+            on_settled=self.running.settled,
         )
         if config_error is None:
             return job
@@ -167,7 +151,22 @@ class AmqpJobStream:
                 self._jobs.put_nowait(job)
 
     async def next_job(self) -> Job | None:
-        return await self._jobs.get()
+        while True:
+            job = await self._jobs.get()
+            try:
+                admitted = await self._source.running.admit(
+                    job.payload.job.id, redelivered=job.redelivered
+                )
+            except asyncio.CancelledError:
+                self._jobs.put_nowait(job)  # not taken: close() gives it back to the broker
+                raise
+            if admitted:
+                return job
+            logger.info(
+                "dropping redelivery of a job that already finished here",
+                extra={"fields": {"job_id": job.payload.job.id}},
+            )
+            await job.drop()
 
     async def close(self) -> None:
         """Cancel the consumer and hand back any delivery not yet taken."""

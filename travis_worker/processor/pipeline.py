@@ -28,7 +28,13 @@ from travis_worker import REVISION_URL, __version__, metrics, texts
 from travis_worker.backends.base import Instance, ProgressEntry, ProgressState, no_progress
 from travis_worker.cancellation import CancelSubscription
 from travis_worker.durations import format_go_duration
-from travis_worker.errors import BackendError, BuildScriptError, JobAbortError, StaleVMError
+from travis_worker.errors import (
+    AckError,
+    BackendError,
+    BuildScriptError,
+    JobAbortError,
+    StaleVMError,
+)
 from travis_worker.job import FinishState, Job, LogMeta
 from travis_worker.logs import bind
 from travis_worker.processor.env import REQUEUE, JobEnv, Verdict
@@ -324,6 +330,10 @@ class JobRun:
                 metrics.JOBS_FINISHED.labels(state=state.value).inc()
                 metrics.JOB_DURATION.labels(state=state.value).observe(duration)
                 await self.job.finish(state)
+        except AckError as exc:
+            logger.warning(
+                "job state reported, acknowledgement failed", extra={"fields": {"err": str(exc)}}
+            )
         except Exception:
             logger.exception("couldn't report the job's final state")
 

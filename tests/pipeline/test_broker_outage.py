@@ -1,0 +1,43 @@
+"""The broker drops every connection in the middle of a job: the worker reconnects, the
+running job finishes with its whole log, and consumption resumes. travis-ci/worker exits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.support import rabbit
+from tests.support.worker import (
+    example_payload,
+    publish,
+    queue_depth,
+    running_worker,
+    worker_settings,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_connections_closed_mid_job(
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
+):
+    build_api.scripts[job_id] = b"#!/bin/bash\necho begin\nsleep 3\necho end\n"
+    vhost = amqp_vhost_uri.rsplit("/", 1)[1]
+    async with running_worker(worker_settings(amqp_vhost_uri, queue_name, build_api.url)):
+        await publish(amqp_connection, queue_name, example_payload(job_id))
+        await reporting.wait_for(lambda: "begin" in reporting.log_text(job_id))
+        await asyncio.to_thread(
+            rabbit.rabbitmqctl, "close_all_connections", "-p", vhost, "broker maintenance"
+        )
+        await reporting.wait_finished(job_id, timeout=60)
+        await publish(amqp_connection, queue_name, example_payload(job_id + 1))
+        await reporting.wait_finished(job_id + 1, timeout=60)
+        # The first job's delivery came back while it ran; it must not run again.
+        await asyncio.sleep(1)
+    assert reporting.state_names(job_id) == ["received", "started", "passed"]
+    assert reporting.log_text(job_id).endswith("begin\nend\n")
+    numbers = sorted(p.body["number"] for p in reporting.parts[job_id])
+    assert numbers == list(range(len(numbers)))
+    assert reporting.state_names(job_id + 1) == ["received", "started", "passed"]
+    assert await queue_depth(amqp_connection, queue_name) == 0
