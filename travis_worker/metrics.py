@@ -55,3 +55,59 @@ LOG_BYTES = Counter("travis_worker_log_bytes", "Job log bytes published")
 LOG_PARTS = Counter("travis_worker_log_parts", "Job log parts published")
 PROCESSORS = Gauge("travis_worker_processors", "Processors in the pool, by status", ["status"])
 EVENT_LOOP_LAG = Gauge("travis_worker_event_loop_lag_seconds", "Latest measured event-loop lag")
+# A gauge scraped every 15 s misses short stalls; the histogram keeps every check.
+EVENT_LOOP_DELAY = Histogram(
+    "travis_worker_event_loop_delay_seconds",
+    "Event-loop lag of every check (0.5 s apart)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CLOUD_API_DURATION = Histogram(
+    "travis_worker_cloud_api_call_duration_seconds",
+    "Duration of cloud API HTTP calls, by method",
+    ["method"],
+    buckets=_SHORT_BUCKETS + (30, 60),
+)
+POOL_EXPECTED_SIZE = Gauge(
+    "travis_worker_pool_expected_size", "Processors the pool is meant to have (0 when paused)"
+)
+WORKER_READY = Gauge("travis_worker_ready", "1 while consuming jobs (what /ready reports)")
+HEARTBEAT_CHECKS = Counter(
+    "travis_worker_heartbeat_checks", "Heartbeat URL checks, by result (up, down, error)", ["result"]
+)
+
+# --- Orphan-VM reaper (`travis-worker cleanup`, travis_worker/cleanup/) ------------------
+# Served by the reaper's own listener (--listen-addr), not by the worker's.
+_PASS_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+CLEANUP_DELETED = Counter(
+    "travis_worker_cleanup_instances_deleted", "Orphaned job VMs deleted, by reason", ["reason"]
+)
+CLEANUP_WOULD_DELETE = Counter(
+    "travis_worker_cleanup_instances_would_delete",
+    "Orphaned job VMs a dry run would have deleted, by reason",
+    ["reason"],
+)
+CLEANUP_DELETE_ERRORS = Counter(
+    "travis_worker_cleanup_delete_errors", "Job VM deletes that failed after their retries"
+)
+CLEANUP_ORPHANS = Gauge(
+    "travis_worker_cleanup_orphans",
+    "Orphaned job VMs found by the last pass, by reason",
+    ["reason"],
+)
+CLEANUP_JOB_VMS = Gauge(
+    "travis_worker_cleanup_job_vms", "Job VMs seen by the last pass, by status", ["status"]
+)
+CLEANUP_OWNERLESS = Gauge(
+    "travis_worker_cleanup_ownerless_job_vms",
+    "Job VMs whose worker host (label travis-worker) no longer exists in the project",
+)
+CLEANUP_PASSES = Counter("travis_worker_cleanup_passes", "Reaper passes, by result", ["result"])
+CLEANUP_LAST_SUCCESS = Gauge(
+    "travis_worker_cleanup_last_success_timestamp_seconds", "When the last pass succeeded"
+)
+CLEANUP_PASS_DURATION = Histogram(
+    "travis_worker_cleanup_pass_duration_seconds",
+    "Duration of successful passes",
+    buckets=_PASS_BUCKETS,
+)
