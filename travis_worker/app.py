@@ -108,8 +108,9 @@ class WorkerApp:
 
     @property
     def ready(self) -> bool:
-        """Consuming jobs and not draining: what `/ready` reports."""
-        return self.pool is not None and self.pool.started and not self.pool.draining
+        """Consuming jobs (not draining, not paused): what `/ready` reports."""
+        pool = self.pool
+        return pool is not None and pool.started and not pool.draining and not pool.paused
 
     def add_service(self, service: Callable[[WorkerApp], Coroutine[Any, Any, None]]) -> None:
         """Run `service(app)` alongside the pool (control endpoint, heartbeat); it is
