@@ -81,12 +81,18 @@ async def connect(
 
 
 async def declare_log_topology(channel: AbstractChannel, *, sharded: bool) -> None:
-    """The log-part targets: a sharded exchange, or `reporting.jobs.logs` bound to `reporting`."""
+    """The log-part targets: a sharded exchange, or `reporting.jobs.logs` bound to `reporting`.
+
+    `reporting` is declared here too (travis-ci/worker expects it to exist already on a
+    separate logs broker, and fails to bind when it does not)."""
     if sharded:
         await channel.declare_exchange(
             SHARDED_LOGS_EXCHANGE, type="x-modulus-hash", durable=True, auto_delete=False
         )
         return
+    await channel.declare_exchange(
+        REPORTING_EXCHANGE, ExchangeType.TOPIC, durable=True, auto_delete=False
+    )
     queue = await channel.declare_queue(LOGS_QUEUE, durable=True, auto_delete=False)
     await queue.bind(REPORTING_EXCHANGE, routing_key=LOGS_QUEUE)
 
