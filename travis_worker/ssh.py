@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ def describe(exc: BaseException) -> str:
     """A one-line reason for an asyncssh or socket error."""
     if isinstance(exc, asyncssh.Error):
         return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)  # "Connection refused", not asyncio's wording
     return str(exc) or type(exc).__name__
 
 

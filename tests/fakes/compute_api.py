@@ -169,20 +169,20 @@ class ComputeFake:
         return sum(1 for call in self.calls if method is None or call.method == method)
 
     async def preempt(self, name: str) -> None:
-        """Preempt a VM as GCE does: power it off, record a `preempted` operation."""
+        """Preempt a VM as GCE does: record a `preempted` operation, then power it off."""
         instance = self.instance(name)
-        if instance.vm is not None:
-            await instance.vm.power_off()
-        if (instance.body.get("scheduling") or {}).get("instanceTerminationAction") == "DELETE":
-            self.instances.pop((instance.zone, instance.name), None)
-        else:
-            instance.status = "TERMINATED"
         link = project_link(self.project, f"zones/{instance.zone}/instances/{instance.name}")
         operation = FakeOperation(
             self.project, instance.zone, "compute.instances.preempted", link, instance.id
         )
         operation.finish()
         self.operations[operation.name] = operation
+        if instance.vm is not None:
+            await instance.vm.power_off()
+        if (instance.body.get("scheduling") or {}).get("instanceTerminationAction") == "DELETE":
+            self.instances.pop((instance.zone, instance.name), None)
+        else:
+            instance.status = "TERMINATED"
 
     async def drop_ssh(self, name: str) -> None:
         """Break every SSH connection to a VM (and the script it runs); the VM stays up."""
@@ -192,9 +192,11 @@ class ComputeFake:
 
     # --- behaviour behind the routes ------------------------------------------------
 
-    def record(self, method: str, request: web.Request) -> web.Response | None:
-        """Count a call; answer with an injected HTTP fault if one is due."""
+    def record(self, method: str, request: web.Request) -> None:
         self.calls.append(ApiCall(method, request.path_qs, asyncio.get_running_loop().time()))
+
+    def injected(self, method: str) -> web.Response | None:
+        """An injected HTTP fault for this call of `method`, if one is due."""
         for fault in self._http_faults:
             if fault.method == method and fault.remaining > 0:
                 fault.remaining -= 1
@@ -204,10 +206,13 @@ class ComputeFake:
     def insert(self, zone: str, body: dict[str, Any], request_id: str | None) -> web.Response:
         loop_time = asyncio.get_running_loop().time()
         name = str(body.get("name", ""))
-        if request_id and request_id in self._request_ids:
-            self.inserts.append(InsertRecord(zone, name, body, request_id, loop_time, True))
+        duplicate = bool(request_id) and request_id in self._request_ids
+        self.inserts.append(InsertRecord(zone, name, body, request_id, loop_time, duplicate))
+        injected = self.injected("instances.insert")
+        if injected is not None:
+            return injected
+        if request_id and duplicate:
             return web.json_response(self.operations[self._request_ids[request_id]].to_json())
-        self.inserts.append(InsertRecord(zone, name, body, request_id, loop_time))
         problem = self._invalid_insert(zone, body)
         if problem:
             return error_response(400, problem, "invalid")

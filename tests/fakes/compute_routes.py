@@ -21,10 +21,10 @@ _P = "/compute/v1/projects/{project}"
 def add_routes(app: web.Application, fake: ComputeFake) -> None:
     def api(method: str, handler: Callable[[web.Request], Awaitable[web.Response]]) -> Route:
         async def route(request: web.Request) -> web.StreamResponse:
-            injected = fake.record(method, request)
-            if injected is not None:
-                return injected
-            return await handler(request)
+            fake.record(method, request)
+            # An insert is recorded (and its body kept) even when it is answered with a fault.
+            injected = None if method == "instances.insert" else fake.injected(method)
+            return injected if injected is not None else await handler(request)
 
         return route
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -174,11 +175,10 @@ class ApiSelector:
         request_timeout: float = 30.0,
     ) -> None:
         parts = urlsplit(url)
-        self._auth = (
-            aiohttp.BasicAuth(parts.username or "", parts.password or "")
-            if parts.username is not None
-            else None
-        )
+        self._headers = {"Content-Type": "application/x-www-form-urlencoded; boundary=NL"}
+        if parts.username is not None:
+            user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self._headers["Authorization"] = f"Basic {b64encode(user_pass.encode()).decode()}"
         netloc = parts.hostname or ""
         if parts.port is not None:
             netloc = f"{netloc}:{parts.port}"
@@ -214,10 +214,9 @@ class ApiSelector:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout)
             )
-        headers = {"Content-Type": "application/x-www-form-urlencoded; boundary=NL"}
         try:
             async with self._session.post(
-                self.url, data=body.encode(), headers=headers, auth=self._auth
+                self.url, data=body.encode(), headers=self._headers
             ) as response:
                 answer = await response.read()
                 if response.status != 200:

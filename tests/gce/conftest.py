@@ -1,0 +1,133 @@
+"""The GCE backend against the Compute API fake (real google-cloud-compute client over HTTP)
+and sshd "VMs" (real OpenSSH on 127.x.y.z:22, needs root)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import need
+from tests.fakes import sshvm
+from tests.fakes.compute_api import ComputeFake
+from travis_worker.backends.base import ProgressEntry, ProviderContext
+from travis_worker.backends.gce import GceProvider, create_provider
+from travis_worker.job import StartAttributes
+
+ProviderFactory = Callable[..., Awaitable[GceProvider]]
+
+
+@pytest.fixture(autouse=True)
+def _no_metadata_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # google.auth must never probe a metadata server from a test.
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+
+
+@pytest.fixture
+async def vm_host() -> AsyncIterator[sshvm.VmHost]:
+    need(sshvm.unavailable() is None, sshvm.unavailable() or "")
+    host = sshvm.VmHost()
+    try:
+        yield host
+    finally:
+        await host.close()
+
+
+@pytest.fixture
+async def compute(vm_host: sshvm.VmHost) -> AsyncIterator[ComputeFake]:
+    """The Compute fake whose inserts boot sshd VMs."""
+    fake = ComputeFake(vm_host=vm_host)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def compute_only() -> AsyncIterator[ComputeFake]:
+    """The Compute fake without VMs behind it (API-level tests, no root needed)."""
+    fake = ComputeFake()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def fast_keys(fake: ComputeFake, **overrides: str) -> dict[str, str]:
+    """Provider keys for tests: the fake's endpoint and millisecond-scale pauses."""
+    keys = {
+        "API_ENDPOINT": fake.endpoint,
+        "PROJECT_ID": fake.project,
+        "ZONES": "us-central1-a,us-central1-b",
+        "BACKOFF_RETRY_INITIAL": "20ms",
+        "BACKOFF_RETRY_MAX": "5s",
+        "BOOT_POLL_SLEEP": "100ms",
+        "STOP_POLL_SLEEP": "100ms",
+        "UPLOAD_RETRIES": "20",
+        "UPLOAD_RETRY_SLEEP": "100ms",
+        "SSH_DIAL_TIMEOUT": "2s",
+        "RATE_LIMIT_MAX_CALLS": "0",
+    }
+    keys.update(overrides)
+    return keys
+
+
+@pytest.fixture
+async def make_provider(compute: ComputeFake) -> AsyncIterator[ProviderFactory]:
+    """Build and set up providers against the fake; all are closed after the test."""
+    made: list[GceProvider] = []
+
+    async def make(fake: ComputeFake | None = None, **overrides: str) -> GceProvider:
+        context = ProviderContext("worker-1.example.com", fast_keys(fake or compute, **overrides))
+        provider = create_provider(context)
+        made.append(provider)
+        await provider.setup()
+        return provider
+
+    yield make
+    for provider in made:
+        await provider.close()
+
+
+def job_attrs(**changes: Any) -> StartAttributes:
+    attrs = StartAttributes(
+        language="ruby",
+        dist="trusty",
+        group="stable",
+        os="linux",
+        arch="amd64",
+        vm_type="default",
+        job_id=4242,
+        repository="Travis-CI/Hello.World",
+        hard_timeout=timedelta(minutes=50),
+    )
+    for key, value in changes.items():
+        setattr(attrs, key, value)
+    return attrs
+
+
+@dataclass
+class Recorder:
+    """A Progress and an Output that keep what they get."""
+
+    entries: list[ProgressEntry] = field(default_factory=list)
+    output: bytearray = field(default_factory=bytearray)
+
+    async def __call__(self, entry: ProgressEntry) -> None:
+        self.entries.append(entry)
+
+    async def write(self, data: bytes) -> None:
+        self.output.extend(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(entry.render() for entry in self.entries)
+
+    @property
+    def messages(self) -> list[str]:
+        return [entry.message for entry in self.entries if entry.message != "."]
