@@ -131,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             script = read_input(args.script, "script") if args.script else None
             return asyncio.run(run_job_file(settings, payload, script))
         from travis_worker.app import WorkerApp
+        from travis_worker.services import configure_services
 
-        return asyncio.run(WorkerApp(settings).run())
+        app = WorkerApp(settings)
+        configure_services(app)
+        return asyncio.run(app.run())
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -131,6 +131,15 @@ class Settings(BaseSettings):
     opencensus_tracing_enabled: bool = Field(False, description="export traces to Cloud Trace")
     opencensus_sampling_rate: int = Field(1, description="trace 1 in N jobs")
     log_format: Literal["logfmt", "json"] = Field("logfmt", description="process log format")
+    otel_tracing_enabled: bool = Field(
+        False, description="export job traces (same switch as opencensus-tracing-enabled)"
+    )
+    otel_traces_exporter: str = Field(
+        "gcp_trace", description="comma list of trace exporters: gcp_trace, otlp, console, none"
+    )
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        "", description="OTLP/HTTP traces URL (default: the OTEL_EXPORTER_OTLP_* variables)"
+    )
 
     remote_controller_addr: str = Field("", **_special("HTTP control/debug listen address"))
     remote_controller_auth: str = Field("", **_special("user:password for the control API"))

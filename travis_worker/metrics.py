@@ -65,14 +65,16 @@ CLOUD_API_DURATION = Histogram(
     "travis_worker_cloud_api_call_duration_seconds",
     "Duration of cloud API HTTP calls, by method",
     ["method"],
-    buckets=_SHORT_BUCKETS + (30, 60),
+    buckets=(*_SHORT_BUCKETS, 30, 60),
 )
 POOL_EXPECTED_SIZE = Gauge(
     "travis_worker_pool_expected_size", "Processors the pool is meant to have (0 when paused)"
 )
 WORKER_READY = Gauge("travis_worker_ready", "1 while consuming jobs (what /ready reports)")
 HEARTBEAT_CHECKS = Counter(
-    "travis_worker_heartbeat_checks", "Heartbeat URL checks, by result (up, down, error)", ["result"]
+    "travis_worker_heartbeat_checks",
+    "Heartbeat URL checks, by result (up, down, error)",
+    ["result"],
 )
 
 # --- Orphan-VM reaper (`travis-worker cleanup`, travis_worker/cleanup/) ------------------
