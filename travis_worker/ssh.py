@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ KEEPALIVE_COUNT = 4
 TERM_TYPE = "xterm"
 TERM_SIZE = (80, 40)
 READ_SIZE = 64 * 1024
+MAX_PROBES = 4
 
 Connection = asyncssh.SSHClientConnection
 
@@ -85,6 +87,58 @@ async def connect(host: str, key: SshKey, *, timeout: float, port: int = 22) -> 
         raise SshConnectError(f"ssh {USER}@{host}: timed out after {timeout:g}s") from exc
     except (OSError, asyncssh.Error) as exc:
         raise SshConnectError(f"ssh {USER}@{host}: {describe(exc)}") from exc
+
+
+async def connect_when_ready(
+    host: str,
+    key: SshKey,
+    *,
+    dial_timeout: float,
+    give_up_after: float,
+    pauses: Iterator[float],
+    on_retry: Callable[[], Awaitable[None]] | None = None,
+) -> Connection:
+    """Connect to a VM that is still booting, as soon as its sshd takes our key.
+
+    A new attempt starts after each pause even while earlier ones still wait for an
+    answer (at most MAX_PROBES at once): before the guest's network is up, a SYN gets no
+    reply and the kernel resends it only after 1 s, then 3 s, so one attempt at a time
+    would notice a ready VM seconds late. Raises the last SshConnectError after
+    `give_up_after` seconds.
+    """
+    started = time.monotonic()
+    probes: set[asyncio.Task[Connection]] = set()
+    last_error: SshConnectError | None = None
+    try:
+        while True:
+            if len(probes) < MAX_PROBES:
+                probes.add(asyncio.ensure_future(connect(host, key, timeout=dial_timeout)))
+            next_probe = time.monotonic() + next(pauses)
+            while (remaining := next_probe - time.monotonic()) > 0:
+                if not probes:
+                    await asyncio.sleep(remaining)
+                    break
+                done, _ = await asyncio.wait(
+                    probes, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                for probe in done:
+                    probes.discard(probe)
+                    error = probe.exception()
+                    if error is None:
+                        return probe.result()
+                    if not isinstance(error, SshConnectError):
+                        raise error
+                    last_error = error
+            if time.monotonic() - started > give_up_after:
+                raise last_error or SshConnectError(f"ssh {USER}@{host}: no answer")
+            if on_retry is not None:
+                await on_retry()
+    finally:
+        for probe in probes:
+            probe.cancel()
+        for result in await asyncio.gather(*probes, return_exceptions=True):
+            if isinstance(result, asyncssh.SSHClientConnection):
+                result.close()
 
 
 def describe(exc: BaseException) -> str:

@@ -75,3 +75,39 @@ async def test_lost_connection_mid_run(vm):
     await machine.power_off()
     with pytest.raises(InstanceLostError):
         await run
+
+
+async def test_a_stuck_attempt_does_not_hold_up_the_next_one(vm_host):
+    """An attempt that hangs (here: a TCP peer that never speaks SSH; on GCE: SYNs to a
+    guest whose network is not up yet) must not delay noticing the sshd that comes up."""
+    key = ssh.SshKey.generate()
+    machine = vm_host.create()
+    machine.authorize(key.authorized_key)
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(hold, machine.address, 22)
+    retries = 0
+
+    async def on_retry() -> None:
+        nonlocal retries
+        retries += 1
+        if held and not machine.running:
+            silent.close()
+            await machine.boot()
+
+    started = time.monotonic()
+    connection = await ssh.connect_when_ready(
+        machine.address,
+        key,
+        dial_timeout=20,
+        give_up_after=10,
+        pauses=iter([0.2] * 100),
+        on_retry=on_retry,
+    )
+    assert time.monotonic() - started < 3
+    connection.close()
+    for writer in held:
+        writer.close()

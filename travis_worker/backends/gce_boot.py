@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,10 +30,13 @@ from travis_worker.backends.gce_config import GceConfig
 from travis_worker.backends.gce_zones import ZoneChooser
 from travis_worker.durations import format_go_duration, truncate_to_millis
 from travis_worker.errors import InstanceStartError
-from travis_worker.ssh import Connection, SshConnectError, SshKey, connect
+from travis_worker.ssh import Connection, SshConnectError, SshKey, connect_when_ready
 
 SUCCESS, FAILURE, NEUTRAL = ProgressState.SUCCESS, ProgressState.FAILURE, ProgressState.NEUTRAL
 FIRST_PAUSE = 0.1
+# SSH probes of a booting VM start at least this often (a refused connect costs nothing),
+# so a VM is used within about half a second of its sshd coming up.
+MAX_PROBE_PAUSE = timedelta(milliseconds=500)
 
 
 class ZoneUnavailable(Exception):
@@ -49,7 +52,7 @@ def elapsed_text(since: float) -> str:
     return format_go_duration(truncate_to_millis(timedelta(seconds=time.monotonic() - since)))
 
 
-def pauses(longest: timedelta) -> Any:
+def pauses(longest: timedelta) -> Iterator[float]:
     """0.1 s, 0.2 s, 0.4 s … capped at `longest` (at least 10 ms, never a busy loop)."""
     pause, cap = FIRST_PAUSE, max(longest.total_seconds(), 0.01)
     while True:
@@ -175,21 +178,19 @@ class VmBoot:
         """
         started = time.monotonic()
         config = self.config
-        budget = config.upload_retries * config.upload_retry_sleep.total_seconds()
-        dial_timeout = config.ssh_dial_timeout.total_seconds()
-        waits = pauses(config.upload_retry_sleep)
         await self.say("waiting for ssh connectivity...", continues=True)
-        while True:
-            try:
-                connection = await connect(ip, key, timeout=dial_timeout)
-                break
-            except SshConnectError as exc:
-                pause = next(waits)
-                if time.monotonic() + pause - started > budget:
-                    await self.say("could not connect over ssh", FAILURE, interrupts=True)
-                    raise InstanceStartError(f"instance never accepted SSH: {exc}") from exc
-                await self.say(".", None)
-                await asyncio.sleep(pause)
+        try:
+            connection = await connect_when_ready(
+                ip,
+                key,
+                dial_timeout=config.ssh_dial_timeout.total_seconds(),
+                give_up_after=config.upload_retries * config.upload_retry_sleep.total_seconds(),
+                pauses=pauses(min(config.upload_retry_sleep, MAX_PROBE_PAUSE)),
+                on_retry=lambda: self.say(".", None),
+            )
+        except SshConnectError as exc:
+            await self.say("could not connect over ssh", FAILURE, interrupts=True)
+            raise InstanceStartError(f"instance never accepted SSH: {exc}") from exc
         await self.say(
             f"ssh connectivity established ({elapsed_text(started)})", SUCCESS, interrupts=True
         )
