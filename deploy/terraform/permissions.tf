@@ -5,12 +5,12 @@
 # the reaper): a new call without its permission here, or a permission no call needs, fails.
 
 locals {
-  worker_permissions = sort([
+  worker_permissions = [
     "compute.zones.get",                 # setup: resolve each configured zone
     "compute.zones.list",                # setup: alternate zones in the region
     "compute.networks.get",              # setup: resolve the network
     "compute.subnetworks.get",           # setup: resolve the subnetwork
-    "compute.machineTypes.get",          # setup: machine type self links per zone
+    "compute.machineTypes.list",         # setup: machine type self links per zone (one list)
     "compute.images.list",               # image selection by name pattern
     "compute.images.useReadOnly",        # instances.insert: boot disk from the job image
     "compute.instances.create",          # instances.insert
@@ -27,10 +27,10 @@ locals {
     "compute.zoneOperations.get",        # zoneOperations.get / wait: insert and delete done?
     "compute.globalOperations.list",     # globalOperations.aggregatedList: was it preempted?
     "cloudtrace.traces.patch",           # job traces (TRAVIS_WORKER_OPENCENSUS_TRACING_ENABLED)
-  ])
+  ]
 
-  cleanup_permissions = sort([
+  cleanup_permissions = [
     "compute.instances.list",   # instances.aggregatedList: find job VMs in every zone
     "compute.instances.delete", # instances.delete: remove an orphaned job VM
-  ])
+  ]
 }

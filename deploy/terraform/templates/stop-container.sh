@@ -17,10 +17,10 @@ set -u
 name=$1
 drain=$2
 shutdown_drain=$3
-# `docker` and `systemctl` are looked up on PATH, so the tests can stand in for them.
+# DOCKER, SYSTEMCTL and REQUEUE_SECONDS let the tests stand in for docker and systemd.
 docker=${DOCKER:-docker}
 systemctl=${SYSTEMCTL:-systemctl}
-requeue_seconds=30
+requeue_seconds=${REQUEUE_SECONDS:-30}
 
 if [ "$("$systemctl" is-system-running 2>/dev/null)" = "stopping" ]; then
     drain=$shutdown_drain
