@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import itertools
 import logging
 from collections import deque
 from typing import Any, Protocol
@@ -32,6 +33,8 @@ FLUSH_INTERVAL = 0.5
 # A writer holding this much unflushed text flushes at once instead of waiting for the tick,
 # which bounds memory for a job that prints faster than the tick drains.
 EAGER_FLUSH_BYTES = 256 * 1024
+# Parts in flight at once per job (each waits for its publisher confirm).
+PUBLISH_WINDOW = 64
 # How long close() keeps retrying a broker that does not take the log's last parts.
 CLOSE_RETRY_SECONDS = 120.0
 
@@ -158,21 +161,44 @@ class AmqpLogWriter:
         return gojson.dumps(part)
 
     async def _drain_outbox(self, *, deadline: float) -> None:
-        """Publish queued parts in order. With `deadline` > 0, keep retrying that long."""
+        """Publish queued parts. With `deadline` > 0, keep retrying that long."""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + deadline
         delay = 0.25
         while self._outbox:
-            try:
-                await self._publisher.publish(self._outbox[0], self._job_id)
-            except PublishError as exc:
-                if loop.time() >= give_up_at:
-                    logger.error(
-                        "couldn't publish log part",
-                        extra={"fields": {"err": str(exc), "held_parts": len(self._outbox)}},
-                    )
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            failure = await self._publish_batch()
+            if failure is None:
                 continue
+            if loop.time() >= give_up_at:
+                logger.error(
+                    "couldn't publish log part",
+                    extra={"fields": {"err": str(failure), "held_parts": len(self._outbox)}},
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _publish_batch(self) -> PublishError | None:
+        """Publish up to PUBLISH_WINDOW parts at once and wait for all their confirms.
+
+        Waiting for each confirm before sending the next part would cap a job at one part
+        per broker round trip. Parts are started in order on one channel; the ones the
+        broker did not confirm stay in the outbox, in order, for the next attempt.
+        """
+        batch = list(itertools.islice(self._outbox, PUBLISH_WINDOW))
+        results = await asyncio.gather(
+            *(self._publisher.publish(part, self._job_id) for part in batch),
+            return_exceptions=True,
+        )
+        failure: PublishError | None = None
+        kept: list[bytes] = []
+        for part, result in zip(batch, results, strict=True):
+            if isinstance(result, PublishError):
+                failure = failure or result
+                kept.append(part)
+            elif isinstance(result, BaseException):
+                raise result
+        for _ in batch:
             self._outbox.popleft()
+        self._outbox.extendleft(reversed(kept))
+        return failure
