@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from travis_worker.backends.base import (
     Instance,
@@ -56,6 +57,7 @@ from travis_worker.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimi
 from travis_worker.ssh import SshKey
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WINDOWS_UNSUPPORTED = "windows jobs are not supported by this worker (no WinRM support)"
 
@@ -110,6 +112,8 @@ class GceProvider:
                 self.zones = self.zones or [on_gce[1]]
         if not self.project:
             raise ConfigError("missing PROJECT_ID (TRAVIS_WORKER_GCE_PROJECT_ID)")
+        if config.warmer_url:
+            logger.warning("TRAVIS_WORKER_GCE_WARMER_URL is set, but there is no warmer support")
         self.zones = self.zones or [DEFAULT_ZONE]
         self._api = await ComputeApi.create(
             self.project,
@@ -121,19 +125,27 @@ class GceProvider:
                 max_elapsed=config.backoff_retry_max.total_seconds(),
             ),
         )
-        zones = await self._resolve("configured zone", *(self.api.get_zone(z) for z in self.zones))
-        self._network_link = (
-            await self._resolve("network", self.api.network_link(config.network))
-        )[0]
+        await self._resolve_static()
+
+    async def _resolve_static(self) -> None:
+        """Zones, network, subnetwork, the region's zones and machine types: what every
+        insert refers to, looked up once (travis-ci/worker's Setup)."""
+        config, api = self.config, self.api
+        zones = [await _resolved(f"zone {zone!r}", api.get_zone(zone)) for zone in self.zones]
+        network = api.network_link(config.network)
+        self._network_link = await _resolved(f"network {config.network!r}", network)
         self.region = self.region or last_segment(zones[0].region)
         if config.subnetwork:
-            subnetwork = self.api.subnetwork_link(self.region, config.subnetwork)
-            self._subnetwork_link = (await self._resolve("subnetwork", subnetwork))[0]
-        region_zones = (await self._resolve("region", self.api.list_region_zones(zones[0].region)))[
-            0
-        ]
+            subnetwork = api.subnetwork_link(self.region, config.subnetwork)
+            self._subnetwork_link = await _resolved(f"subnetwork {config.subnetwork!r}", subnetwork)
+        region_zones = await _resolved("region zones", api.list_region_zones(zones[0].region))
         alternates = [zone.name for zone in region_zones if zone.status in ("UP", "")]
-        await asyncio.gather(*(self._list_machine_types(z) for z in {*self.zones, *alternates}))
+        listings = (self._list_machine_types(zone) for zone in {*self.zones, *alternates})
+        for failure in await asyncio.gather(*listings, return_exceptions=True):
+            if isinstance(failure, InstanceStartError):
+                logger.warning("zone left out", extra={"fields": {"err": str(failure)}})
+            elif isinstance(failure, BaseException):
+                raise failure
         if not self._machine_types:
             raise ConfigError("failed to find any machine type self link")
         self._chooser = ZoneChooser(
@@ -153,12 +165,6 @@ class GceProvider:
             )
         return LocalRateLimiter(config.rate_limit_max_calls, config.rate_limit_duration)
 
-    async def _resolve(self, what: str, *lookups: Any) -> list[Any]:
-        try:
-            return list(await asyncio.gather(*lookups))
-        except ComputeApiError as exc:
-            raise ConfigError(f"failed to resolve configured {what}: {exc}") from exc
-
     async def _list_machine_types(self, zone: str) -> None:
         """Cache the self links of every machine type a job may ask for in `zone`."""
         names = [
@@ -169,7 +175,6 @@ class GceProvider:
         try:
             links = await self.api.machine_type_links(zone, names)
         except ComputeApiError as exc:
-            logger.warning("couldn't list machine types", extra={"fields": {"zone": zone}})
             raise InstanceStartError(f"couldn't list machine types of {zone}: {exc}") from exc
         self._listed_zones.add(zone)
         for name, link in links.items():
@@ -332,3 +337,10 @@ class GceProvider:
         await self.selector.close()
         if self._api is not None:
             await self._api.close()
+
+
+async def _resolved(what: str, lookup: Awaitable[T]) -> T:
+    try:
+        return await lookup
+    except ComputeApiError as exc:
+        raise ConfigError(f"failed to resolve configured {what}: {exc}") from exc
