@@ -43,8 +43,16 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 
 def bind(**fields: Any) -> None:
-    """Add fields to the current context for the rest of the current task."""
-    _context.set({**(_context.get() or {}), **fields})
+    """Add fields to the current `log_context` block, for every task that shares it.
+
+    Tasks copy the contextvar's value, a reference to the block's dict, when they are
+    created. Updating that dict in place lets a job's tasks started earlier (its log
+    flusher, its step tasks) name the instance that was bound after they started."""
+    current = _context.get()
+    if current is None:
+        _context.set(dict(fields))
+    else:
+        current.update(fields)
 
 
 def current_context() -> dict[str, Any]:

@@ -142,11 +142,15 @@ def cloud_trace_exporter(settings: Settings) -> SpanExporter:
 
 
 def trace_credentials(account_json: str) -> tuple[Any, str | None]:
-    """(credentials, project id) from inline JSON or a file path; (None, None) if unset."""
+    """(credentials, project id) from inline JSON or a file path; (None, None) if unset.
+
+    Only service-account keys and user credentials are accepted: other credential types
+    (external accounts) make google-auth fetch URLs named in the file."""
     if not account_json.strip():
         return None, None
-    import google.auth
-    import google.auth.exceptions
+    from google.auth import exceptions as auth_errors
+    from google.oauth2 import credentials as user_credentials
+    from google.oauth2 import service_account
 
     if account_json.strip().startswith("{"):
         text = account_json
@@ -157,12 +161,23 @@ def trace_credentials(account_json: str) -> tuple[Any, str | None]:
             raise ConfigError(f"couldn't read stackdriver-trace-account-json: {exc}") from exc
     try:
         info = json.loads(text)
-        credentials, project = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-            info, scopes=[TRACE_APPEND_SCOPE]
-        )
-    except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
+        kind = info.get("type") if isinstance(info, dict) else None
+        if kind == "service_account":
+            credentials: Any = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[TRACE_APPEND_SCOPE]
+            )
+            return credentials, info.get("project_id")
+        if kind == "authorized_user":
+            credentials = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                info, scopes=[TRACE_APPEND_SCOPE]
+            )
+            return credentials, info.get("quota_project_id")
+    except (ValueError, KeyError, auth_errors.GoogleAuthError) as exc:
         raise ConfigError(f"invalid stackdriver-trace-account-json: {exc}") from exc
-    return credentials, project
+    raise ConfigError(
+        f"invalid stackdriver-trace-account-json: unsupported credential type {kind!r} "
+        "(use a service_account key)"
+    )
 
 
 def _otlp_exporter(settings: Settings) -> SpanExporter:
