@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -185,7 +185,6 @@ class GceProvider:
     async def start(self, attrs: StartAttributes, progress: Progress) -> Instance:
         if attrs.os == "windows":
             raise JobAbortError(WINDOWS_UNSUPPORTED)
-        started = time.monotonic()
         plan = plan_vm(attrs, self.config)
         first_zone, pinned = await self._first_zone(attrs, plan.machine_type)
         image = await self._image_for(attrs, plan.gpu_vm_type, progress, first_zone)
@@ -222,7 +221,7 @@ class GceProvider:
                 first_zone,
                 pinned=pinned,
                 body_for=body_for,
-                usable=lambda zone: (zone, plan.machine_type) in self._machine_types,
+                usable=self._offers(plan.machine_type),
             )
             ready_at = time.monotonic()
             info = await boot.locate(zone)
@@ -243,7 +242,7 @@ class GceProvider:
             numeric_id=info.id,
             ip=ip,
             image_name=image.name,
-            startup_duration=timedelta(seconds=time.monotonic() - started),
+            startup_duration=timedelta(seconds=time.monotonic() - boot.started),
             connection=connection,
         )
 
@@ -257,8 +256,7 @@ class GceProvider:
         """The job's own zone (`vm_config.zone`, then no fallback), or the chooser's pick."""
         pinned = attrs.vm_config.zone
         if not pinned:
-            usable = lambda zone: (zone, machine_type) in self._machine_types  # noqa: E731
-            return self._zone_chooser.first(usable), False
+            return self._zone_chooser.first(self._offers(machine_type)), False
         if pinned not in self._listed_zones:
             try:
                 await self.api.get_zone(pinned)
@@ -266,6 +264,11 @@ class GceProvider:
                 raise InstanceStartError(f"the job's zone {pinned!r} is unusable: {exc}") from exc
             await self._list_machine_types(pinned)
         return pinned, True
+
+    def _offers(self, machine_type: str) -> Callable[[str], bool]:
+        """Whether a zone is known to offer `machine_type` (zones differ: n2 is not
+        everywhere, GPUs even less)."""
+        return lambda zone: (zone, machine_type) in self._machine_types
 
     async def _machine_type_link(self, zone: str, machine_type: str) -> str:
         if zone not in self._listed_zones:
@@ -294,10 +297,11 @@ class GceProvider:
                 )
             )
             image = await self._image_named(self.config.image_default if name == DEFAULT else name)
-        except (ImageSelectError, ComputeApiError, InstanceStartError, JobAbortError) as exc:
+        except (JobAbortError, InstanceStartError):
             await progress(ProgressEntry("could not select image", ProgressState.FAILURE))
-            if isinstance(exc, JobAbortError | InstanceStartError):
-                raise
+            raise
+        except (ImageSelectError, ComputeApiError) as exc:
+            await progress(ProgressEntry("could not select image", ProgressState.FAILURE))
             raise InstanceStartError(f"could not select image: {exc}") from exc
         observe("image_select", zone, started)
         await progress(ProgressEntry(f'selected image "{image.name}"', ProgressState.SUCCESS))

@@ -22,9 +22,8 @@ import asyncio
 import concurrent.futures
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -48,6 +47,7 @@ from travis_worker.backends.gce_api_types import (
     instance_info,
     operation,
 )
+from travis_worker.buildscript import Backoff
 from travis_worker.errors import ConfigError
 from travis_worker.ratelimit import RateLimiter
 
@@ -74,9 +74,8 @@ class RetryPolicy:
     max_interval: float = 60.0
     max_elapsed: float = 60.0
 
-    def delay(self, attempt: int) -> float:
-        interval = min(self.initial * self.multiplier**attempt, self.max_interval)
-        return interval * random.uniform(1 - self.jitter, 1 + self.jitter)
+    def delays(self) -> Iterator[float]:
+        return iter(Backoff(self.initial, self.multiplier, self.jitter, self.max_interval).delays())
 
 
 def build_credentials(account_info: Mapping[str, Any] | None, endpoint: str = "") -> Any:
@@ -298,7 +297,7 @@ class ComputeApi:
         still waited for, so that whoever cleans up after the caller knows it landed.
         """
         started = time.monotonic()
-        attempt = 0
+        delays = self.retry.delays()
         while True:
             if limited and self.limiter is not None:
                 await self.limiter.wait()
@@ -317,8 +316,7 @@ class ComputeApi:
             code = str(error.code or "transport")
             metrics.CLOUD_API_CALLS.labels(method=method, code=code).inc()
             metrics.CLOUD_API_ERRORS.labels(method=method, code=code).inc()
-            delay = self.retry.delay(attempt)
-            attempt += 1
+            delay = next(delays)
             if not error.retryable or time.monotonic() + delay - started > self.retry.max_elapsed:
                 raise error from cause
             logger.info(
