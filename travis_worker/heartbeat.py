@@ -32,6 +32,7 @@ class HeartbeatConfig:
     """Seconds between good checks."""
     error_interval: float = 30.0
     """Seconds before the next cycle after a check failed with all its retries."""
+    retry_initial_interval: float = 0.5
     retry_max_interval: float = 10.0
     retry_max_elapsed: float = 60.0
     request_timeout: float = 30.0
@@ -86,7 +87,7 @@ def _state_of(raw: bytes) -> str:
 async def check_with_retries(session: aiohttp.ClientSession, config: HeartbeatConfig) -> str:
     """`check`, retried with cenk/backoff's defaults (0.5 s, ×1.5, ±50 %) up to the limits."""
     started = time.monotonic()
-    delay = 0.5
+    delay = config.retry_initial_interval
     while True:
         try:
             return await check(session, config)
