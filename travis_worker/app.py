@@ -1,6 +1,6 @@
 """The composition root: builds every part from Settings, runs the pool, handles signals.
 
-Start-up order follows travis-ci/worker (spec §3.6): provider, its setup, job sources and
+Start-up order follows travis-ci/worker (`cli.go` Setup/Run): provider, its setup, job sources and
 the cancellation consumer, the pool; then the start hook, signal handling and the pool's
 run; at the end the sources, connections and provider are closed and the stop hook runs.
 """

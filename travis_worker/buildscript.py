@@ -1,4 +1,5 @@
-"""The build script API client (travis-build `POST /script`, spec §6).
+"""The build script API client (travis-build `POST /script`), as
+travis-ci/worker's `build_script_generator.go` calls it.
 
 The token is the URL's user name (`https://TOKEN@build.example.com/script`), sent as
 `Authorization: token TOKEN`; `job_id` and `source=worker` are added to the query. Server
@@ -106,7 +107,7 @@ class BuildApiClient:
         return headers
 
     def request_body(self, raw_payload: dict[str, Any]) -> dict[str, Any]:
-        """The payload with the worker's build settings folded in (spec §6)."""
+        """The payload with the worker's build settings folded in."""
         config = self._config
         body = dict(raw_payload)
         hosts = dict(body.get("hosts") or {})

@@ -60,7 +60,7 @@ def _special(description: str) -> Any:
 
 
 class Settings(BaseSettings):
-    """The worker's general settings (worker-spec §4.2), plus this worker's own additions."""
+    """The general settings of travis-ci/worker (`config/config.go`), plus our own."""
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True, frozen=True)
 
@@ -259,7 +259,8 @@ def _query_unescape(value: str) -> str:
 
 
 def provider_config(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The key/value map of backend `provider` (worker-spec §4.3).
+    """The key/value map of backend `provider` (travis-ci/worker
+    `config/provider_config.go`).
 
     `TRAVIS_WORKER_<P>_KEY` is read first and `<P>_KEY` second, so the plain name wins, as in
     travis-ci/worker. Values are URL-unescaped except `…ACCOUNT_JSON`.

@@ -1,5 +1,5 @@
-"""`--echo-config`: the effective configuration as a shell env file (spec §3.5), secrets
-redacted so the output can be pasted into a support ticket."""
+"""`--echo-config`: the effective configuration as a shell env file, as travis-ci/worker
+prints it, with secrets redacted so the output can be pasted into a support ticket."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The file job queue (spec §8.4): job payloads as JSON files moving through directories.
+"""The file job queue (travis-ci/worker `file_job_queue.go`): job payloads as JSON files
+moving through directories.
 
     <base-dir>/<queue>/10-created.d/<name>.json   waiting
                       30-received.d               taken by a processor

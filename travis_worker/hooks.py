@@ -1,5 +1,5 @@
-"""Start and stop hooks (spec §3.3): a command split on spaces (no shell), whose failure is
-logged with its output and never stops the worker."""
+"""Start and stop hooks (travis-ci/worker `cli.go`): a command split on spaces (no
+shell), whose failure is logged with its output and never stops the worker."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The `worker.commands` fanout (spec §1.9): `cancel_job` commands from the hub reach the
-pipeline running that job through the in-process broadcaster."""
+"""The `worker.commands` fanout (travis-ci/worker `amqp_canceller.go`): `cancel_job`
+commands from the hub reach the pipeline running that job through the in-process
+broadcaster."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Broker connections and the declarations travis-ci/worker makes at start-up (spec §1.1-1.2).
+"""Broker connections and the declarations travis-ci/worker makes at start-up (`amqp_job_queue.go`).
 
 Connections are aio-pika robust connections: when the broker closes them or restarts, they
 reconnect with backoff and restore channels, QoS and consumers, and the process keeps
@@ -37,7 +37,7 @@ class BrokerConfig:
 
 
 def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
-    """The TLS choice of spec §1.1: own CA certs, else unverified if insecure, else None
+    """The TLS choice of travis-ci/worker: own CA certs, else unverified if insecure, else None
     (plain, or the library's default TLS for `amqps://`)."""
     if config.tls_cert or config.tls_cert_path:
         context = ssl.create_default_context(cadata=config.tls_cert or None)
@@ -100,8 +100,9 @@ async def declare_log_topology(channel: AbstractChannel, *, sharded: bool) -> No
 async def declare_topology(
     connection: AbstractRobustConnection, *, queue_name: str, sharded: bool, with_logs: bool
 ) -> None:
-    """Spec §1.2: the job queue, `reporting`, `reporting.jobs.builds` and (unless a separate
-    logs broker is used) the log-part targets, on one temporary channel."""
+    """travis-ci/worker's declarations: the job queue, `reporting`, `reporting.jobs.builds`
+    and (unless a separate logs broker is used) the log-part targets, on one temporary
+    channel."""
     channel = await connection.channel()
     try:
         await channel.declare_queue(queue_name, durable=True, auto_delete=False)

@@ -1,5 +1,5 @@
 """A job taken from RabbitMQ: reports its state to `reporting.jobs.builds` and owns the
-acknowledgement of its delivery (spec §1.6-1.7)."""
+acknowledgement of its delivery (travis-ci/worker `amqp_job.go`)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class AmqpJob:
         await self._message.ack()
 
     def state_body(self, state: str) -> dict[str, Any]:
-        """The state update body of spec §1.6 for `state` at the current counter."""
+        """The state update body for `state` at the current counter."""
         meta: dict[str, Any] = {"state_update_count": self._state_count}
         if self.instance_id:
             meta["instance_id"] = self.instance_id

@@ -1,4 +1,4 @@
-"""A job log as a stream of AMQP log parts (spec §1.8).
+"""A job log as a stream of AMQP log parts (travis-ci/worker `amqp_log_writer.go`).
 
 Output is buffered and flushed every 500 ms in parts of at most 1653 bytes, numbered from 0,
 ending with one empty `final` part. Unlike travis-ci/worker, a part never splits a multi-byte

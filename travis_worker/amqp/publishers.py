@@ -1,4 +1,5 @@
-"""Publishing state updates and log parts, with the exact AMQP properties of spec §1.6/§1.8.
+"""Publishing state updates and log parts, with the exact AMQP properties of
+travis-ci/worker (`amqp_job.go`, `amqp_log_writer.go`).
 
 Both publishers raise PublishError when the broker did not take a message, and never drop
 it themselves: the caller (the job, the log writer) keeps it and retries in order, which is

@@ -1,5 +1,5 @@
-"""Job consumption from the job queue (spec §1.3): one channel per processor, prefetch 1,
-consumer tag `build-job-consumer` with `x-priority`.
+"""Job consumption from the job queue (travis-ci/worker `amqp_job_queue.go`): one channel
+per processor, prefetch 1, consumer tag `build-job-consumer` with `x-priority`.
 
 Unlike travis-ci/worker, an unusable delivery never stalls a processor: a body that is not
 a job (bad JSON, a wrong type, no job id) is rejected without requeue, so a dead-letter

@@ -1,4 +1,4 @@
-"""The `fake` backend (spec §8.3): no machine at all, for tests and demos.
+"""The `fake` backend (travis-ci/worker `backend/fake.go`): no machine at all, for tests and demos.
 
 Keys: `LOG_OUTPUT` (written verbatim as the job's output), `RUN_SLEEP` and
 `STARTUP_DURATION` (Go durations), `ERROR` (exactly `true`: every run fails, so the job is

@@ -15,7 +15,7 @@ from travis_worker.job import FinishState
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """The settings the pipeline reads (spec §2); the rest of Settings stays out."""
+    """The settings the pipeline reads ; the rest of Settings stays out."""
 
     hard_timeout: timedelta = timedelta(minutes=50)
     log_timeout: timedelta = timedelta(minutes=10)

@@ -1,5 +1,6 @@
-"""The optional payload filter (spec §2.2 step 2): an executable that gets the job payload
-as JSON on stdin and prints the payload to use instead. Any failure keeps the original."""
+"""The optional payload filter (travis-ci/worker `step_transform_build_json.go`): an
+executable that gets the job payload as JSON on stdin and prints the payload to use
+instead. Any failure keeps the original."""
 
 from __future__ import annotations
 

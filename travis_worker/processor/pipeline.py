@@ -1,4 +1,4 @@
-"""The life of one job, top to bottom (spec §2).
+"""The life of one job, top to bottom (travis-ci/worker `processor.go` and its steps).
 
     payload filter → build script → received → initial sleep → open log → start instance
     → upload script → started → worker info → run script

@@ -1,4 +1,5 @@
-"""The pool of processors: grows, shrinks, pauses, drains and stops (spec §3.1).
+"""The pool of processors (travis-ci/worker `processor_pool.go`): grows, shrinks,
+pauses, drains and stops.
 
 Differences from travis-ci/worker on purpose: shrinking really removes a processor (once
 its current job ends), pausing is a toggle that resumes to the previous size, and a
