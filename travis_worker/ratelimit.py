@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Protocol
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from travis_worker import metrics
 from travis_worker.durations import parse_go_duration
@@ -122,20 +122,18 @@ class RedisRateLimiter:
         window_seconds = max(1, int(self.window.total_seconds()))
         now = int(time.time())
         key = self._key(str(now - now % window_seconds))
+        current = await self._redis.get(key)
+        if current is not None and int(current) >= self.max_calls:
+            return False
+        # travis-ci/worker WATCHes the key and denies when another caller changed it
+        # meanwhile, which refuses concurrent callers far below the limit. Counting with
+        # INCR and reading the count back is exact without that: of the callers racing
+        # for the last places, the first ones by INCR order get them.
         async with self._redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            current = await pipe.get(key)
-            if current is not None and int(current) >= self.max_calls:
-                return False
-            pipe.multi()  # type: ignore[no-untyped-call]
             pipe.incr(key)
             pipe.expire(key, window_seconds)
-            try:
-                await pipe.execute()
-            except WatchError:
-                # Another worker counted a call in between; try again after a pause.
-                return False
-        return True
+            count, _ = await pipe.execute()
+        return int(count) <= self.max_calls
 
     async def wait(self) -> None:
         started = time.monotonic()

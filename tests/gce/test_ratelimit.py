@@ -49,6 +49,24 @@ async def test_redis_fixed_window(redis_url):
         await other_worker.close()
 
 
+async def test_redis_concurrent_callers_are_not_refused_below_the_limit(redis_url):
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    workers = [
+        RedisRateLimiter(redis_url, prefix=prefix, max_calls=12, window=timedelta(hours=1))
+        for _ in range(3)
+    ]
+    try:
+        answers = await asyncio.gather(*(w.allow() for w in workers for _ in range(4)))
+        assert answers == [True] * 12
+        assert not await workers[0].allow()
+    finally:
+        for worker in workers:
+            await worker.close()
+        client = redis.Redis.from_url(redis_url)
+        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.aclose()
+
+
 async def test_redis_dynamic_config_overrides_the_limit(redis_url):
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     client = redis.Redis.from_url(redis_url)
