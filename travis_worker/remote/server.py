@@ -121,9 +121,8 @@ class ControlServer:
             for host, port in self.addresses:
                 await web.TCPSite(runner, host, port).start()
             self.bound = [(str(a[0]), int(a[1])) for a in runner.addresses]
-            logger.info(
-                "listening", extra={"fields": {"addresses": " ".join(map(_show, self.bound))}}
-            )
+            # travis-ci/worker's message, with the port a `:0` address got.
+            logger.info("listening at " + " ".join(map(_show, self.bound)))
             self.started.set()
             await asyncio.Event().wait()
         except OSError as exc:

@@ -1,0 +1,137 @@
+"""Where the endpoint listens, which services the settings turn on, and the real command:
+`travis-worker` in its own process, steered over HTTP and stopped by a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+
+import aiohttp
+import pytest
+
+from travis_worker.app import WorkerApp
+from travis_worker.config import load_settings
+from travis_worker.errors import ConfigError
+from travis_worker.remote import ControlServer, listen_addresses, parse_listen_address
+from travis_worker.services import configure_services
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        (":6060", ("127.0.0.1", 6060)),
+        ("6060", ("127.0.0.1", 6060)),
+        ("0.0.0.0:6060", ("0.0.0.0", 6060)),
+        ("10.1.2.3:80", ("10.1.2.3", 80)),
+        ("[::1]:6060", ("::1", 6060)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+)
+def test_listen_addresses_default_to_loopback(text, address):
+    assert parse_listen_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:http", ":70000", "a:b:c"])
+def test_bad_listen_addresses_are_config_errors(text):
+    with pytest.raises(ConfigError, match="invalid listen address"):
+        parse_listen_address(text)
+
+
+def test_remote_controller_and_pprof_port_both_listen():
+    assert listen_addresses("", "") == []
+    assert listen_addresses("", "6061") == [("127.0.0.1", 6061)]
+    assert listen_addresses(":6060", "6061") == [("127.0.0.1", 6060), ("127.0.0.1", 6061)]
+    assert listen_addresses("127.0.0.1:6060", "6060") == [("127.0.0.1", 6060)]
+
+
+def test_services_follow_the_settings():
+    bare = WorkerApp(load_settings({}, {}), environ={})
+    services = configure_services(bare, tracing=False)
+    assert services.control is None and services.heartbeat is None
+    assert len(bare._services) == 1  # the loop-lag monitor, always
+
+    settings = load_settings(
+        {
+            "pprof_port": "0",
+            "remote_controller_auth": "a:b",
+            "heartbeat_url": "http://127.0.0.1:1/heartbeat",
+            "heartbeat_url_auth_token": " tok ",
+            "log_metrics": "true",
+        },
+        {},
+    )
+    app = WorkerApp(settings, environ={})
+    services = configure_services(app, tracing=False)
+    assert services.control is not None and services.control.addresses == [("127.0.0.1", 0)]
+    assert services.heartbeat is not None and services.heartbeat.token == "tok"
+    assert len(app._services) == 4  # loop lag, control, heartbeat, log-metrics
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_command_serves_the_endpoint_and_stops_on_sigint(
+    amqp_vhost_uri, build_api, queue_name
+):
+    port = free_port()
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TRAVIS_WORKER_")},
+        "TRAVIS_WORKER_AMQP_URI": amqp_vhost_uri,
+        "TRAVIS_WORKER_QUEUE_NAME": queue_name,
+        "TRAVIS_WORKER_BUILD_API_URI": build_api.url,
+        "TRAVIS_WORKER_PROVIDER_NAME": "fake",
+        "TRAVIS_WORKER_HOSTNAME": "cli-test",
+        "TRAVIS_WORKER_REMOTE_CONTROLLER_ADDR": f":{port}",
+        "TRAVIS_WORKER_REMOTE_CONTROLLER_AUTH": "ops:pw",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "travis_worker", env=environ, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": aiohttp.encode_basic_auth("ops", "pw")}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"{base}/ready") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                assert process.returncode is None, "the worker exited early"
+                await asyncio.sleep(0.05)
+            async with http.get(f"{base}/worker", headers=auth) as response:
+                info = json.loads(await response.read())
+            assert info["processors"][0]["id"].endswith(".cli-test")
+            async with http.get(f"{base}/metrics", headers=auth) as response:
+                assert b"travis_worker_event_loop_lag_seconds" in await response.read()
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert process.stderr is not None
+        log = (await process.stderr.read()).decode()
+        assert f'msg="listening at 127.0.0.1:{port}"' in log
+        assert 'msg="SIGINT received, starting graceful shutdown"' in log
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_port_in_use_is_logged_and_the_worker_goes_on(caplog):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        app = WorkerApp(load_settings({}, {}), environ={})
+        server = ControlServer(app, addresses=[taken.getsockname()], auth="a:b")
+        with caplog.at_level(logging.ERROR, logger="travis_worker.remote.server"):
+            await asyncio.wait_for(server.serve(), 5)
+    assert "couldn't start the control endpoint" in caplog.text
+    assert not server.started.is_set()
