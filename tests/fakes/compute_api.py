@@ -103,6 +103,8 @@ class ComputeFake:
         self.operations: dict[str, FakeOperation] = {}
         self.inserts: list[InsertRecord] = []
         self.deletes: list[DeleteRecord] = []
+        self.expired: list[str] = []
+        """Instances GCE deleted because their maxRunDuration was over."""
         self.calls: list[ApiCall] = []
         self._http_faults: list[_HttpFault] = []
         self._request_ids: dict[str, str] = {}
@@ -264,6 +266,7 @@ class ComputeFake:
             return
         instance.status = "RUNNING"
         operation.finish()
+        self._enforce_max_run(instance)
         if self.vm_host is None or self.faults.ssh_never:
             return
         await asyncio.sleep(self.faults.ssh_delay)
@@ -274,6 +277,24 @@ class ComputeFake:
             (vm.home / "build.sh").write_text("echo left over from an earlier job\n")
         instance.vm = vm
         await vm.boot()
+
+    def _enforce_max_run(self, instance: FakeInstance) -> None:
+        """GCE deletes a VM itself once its scheduling.maxRunDuration is over (with
+        instanceTerminationAction DELETE), whoever else forgot it."""
+        scheduling = instance.body.get("scheduling") or {}
+        seconds = (scheduling.get("maxRunDuration") or {}).get("seconds")
+        if seconds is None or scheduling.get("instanceTerminationAction") != "DELETE":
+            return
+
+        async def expire() -> None:
+            await asyncio.sleep(float(seconds))
+            if self.instances.get((instance.zone, instance.name)) is instance:
+                self.expired.append(instance.name)
+                if instance.vm is not None:
+                    await instance.vm.power_off()
+                self.instances.pop((instance.zone, instance.name), None)
+
+        self.spawn(expire())
 
     def delete(self, zone: str, name: str) -> web.Response:
         instance = self.instances.get((zone, name))

@@ -101,3 +101,17 @@ async def test_vm_that_never_answers_requeues_the_job(env, compute, job_id):
     await run_job(env, example_payload(job_id), b"echo never\n", compute, UPLOAD_RETRIES="3")
     assert reporting.state_names(job_id) == ["received", "reset"]
     assert len(compute.deletes) == 1 and compute.instances == {}
+
+
+async def test_preempted_vm_requeues_the_job(env, compute, job_id):
+    reporting: Reporting = env[2]
+    amqp_connection, amqp_vhost_uri, _, build_api, queue_name = env
+    build_api.scripts[job_id] = b"echo working\nsleep 30\necho done\n"
+    values = worker_settings(amqp_vhost_uri, queue_name, build_api.url, provider_name="gce")
+    async with running_worker(values, gce_environ(compute, PREEMPTIBLE="true")):
+        await publish(amqp_connection, queue_name, example_payload(job_id))
+        await reporting.wait_for(lambda: "working" in reporting.log_text(job_id), timeout=30)
+        await compute.preempt(compute.inserts[0].name)
+        await reporting.wait_finished(job_id, timeout=30)
+    assert reporting.state_names(job_id) == ["received", "started", "reset"]
+    assert "done" not in reporting.log_text(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import redis.asyncio as redis
@@ -92,6 +93,18 @@ async def test_ssh_dropped_mid_script_requeues_the_job(compute, make_provider):
     assert b"never" not in record.output
     await instance.stop()
     assert compute.instances == {}
+
+
+async def test_gce_deletes_the_vm_of_a_worker_that_died(compute, make_provider):
+    provider = await make_provider(MAX_RUN_MARGIN="1s")
+    instance = await provider.start(job_attrs(hard_timeout=timedelta(seconds=1)), Recorder())
+    assert compute.inserts[0].body["scheduling"]["maxRunDuration"] == {"seconds": "2"}
+    # The worker is gone: nobody calls stop(). GCE still removes the VM on time.
+    started = time.monotonic()
+    while compute.instances:
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started < 3
+    assert compute.expired == [instance.id] and compute.deletes == []
 
 
 async def test_calls_keep_to_the_in_process_rate_limit(compute, make_provider):
