@@ -18,8 +18,7 @@ locals {
     "compute.instances.setMetadata",     # instances.insert: startup-script metadata
     "compute.instances.setLabels",       # instances.insert: travis-worker/job-id/repo labels
     "compute.instances.setTags",         # instances.insert: "testing", "no-ip", site tags
-    "compute.instances.setScheduling",   # instances.insert: maxRunDuration, preemptible
-    "compute.networks.use",              # instances.insert: attach to the network
+    "compute.networks.use",              # instances.insert: attach to a legacy network
     "compute.subnetworks.use",           # instances.insert: attach to the subnetwork
     "compute.subnetworks.useExternalIp", # instances.insert: public IP (PUBLIC_IP=true)
     "compute.instances.get",             # IP lookup of a job VM

@@ -19,8 +19,9 @@ GCE_API = BACKENDS / "gce_api.py"
 
 # IAM permissions of each Compute API method (cloud.google.com/compute/docs/reference/rest/v1,
 # "IAM Permissions" of each method). instances.insert needs one per part of the body the
-# GCE backend sends: boot disk from an image, network interface (+ public IP), metadata,
-# labels, tags and scheduling.
+# GCE backend sends ("Required permissions" of creating a VM): boot disk from an image,
+# network interface (VPC subnet or legacy network, public IP), metadata, labels, tags.
+# Scheduling (maxRunDuration, preemptible) and guest accelerators need none of their own.
 API_PERMISSIONS: dict[str, set[str]] = {
     "zones.get": {"compute.zones.get"},
     "zones.list": {"compute.zones.list"},
@@ -39,7 +40,6 @@ API_PERMISSIONS: dict[str, set[str]] = {
         "compute.instances.setMetadata",
         "compute.instances.setLabels",
         "compute.instances.setTags",
-        "compute.instances.setScheduling",
     },
     "instances.get": {"compute.instances.get"},
     "instances.delete": {"compute.instances.delete"},
