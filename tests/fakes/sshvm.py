@@ -217,7 +217,9 @@ class SshVm:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 await asyncio.sleep(0.01)
-        if process.returncode is None:
+        elif process.returncode is None:
+            # Only without a namespace: Popen.kill() polls first, and reaping a child that
+            # the namespace kill already ended would steal its status from asyncio.
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
         await process.wait()
