@@ -25,9 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-OWNER_LABEL = "created-by"
-OWNER_VALUE = "travis-worker"
-WORKER_HOST_LABEL = "travis-worker"
+from travis_worker.backends.gce_body import CREATED_BY, LABEL_CREATED_BY, LABEL_WORKER
+
+# The labels the GCE backend puts on every job VM it inserts.
+OWNER_LABEL = LABEL_CREATED_BY
+OWNER_VALUE = CREATED_BY
+WORKER_HOST_LABEL = LABEL_WORKER
 """Label naming the worker host that started the VM (sanitised host name)."""
 
 # Compute Engine deletes a VM at its deadline within a few minutes, not to the second;
