@@ -166,13 +166,7 @@ async def upload(connection: Connection, path: str, data: bytes) -> None:
         raise ScriptUploadError(f"couldn't upload {path}: {describe(exc)}") from exc
 
 
-async def run(
-    connection: Connection,
-    command: str,
-    output: Output,
-    *,
-    on_first_output: Callable[[], Awaitable[None] | None] | None = None,
-) -> int:
+async def run(connection: Connection, command: str, output: Output) -> int:
     """Run `command` on a PTY, writing its output into `output` as it arrives; return its
     exit status. Cancelling the call closes the session, which hangs up the command.
 
@@ -186,16 +180,7 @@ async def run(
     except (OSError, asyncssh.Error) as exc:
         raise InstanceLostError(f"couldn't start {command!r}: {describe(exc)}") from exc
     try:
-        first = True
-        while True:
-            chunk = await process.stdout.read(READ_SIZE)
-            if not chunk:
-                break
-            if first and on_first_output is not None:
-                first = False
-                result = on_first_output()
-                if result is not None:
-                    await result
+        while chunk := await process.stdout.read(READ_SIZE):
             await output.write(chunk)
         await process.wait_closed()
     except (OSError, asyncssh.Error) as exc:

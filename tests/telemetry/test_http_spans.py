@@ -147,11 +147,6 @@ async def test_no_span_outside_a_trace_or_when_suppressed(spans, compute):
     assert api_seconds_count("zones.list") == counted + 2  # latency is measured regardless
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backends/gce_api.py runs calls with loop.run_in_executor, which does not copy "
-    "the caller's contextvars (asyncio.to_thread does): the job's span is not current there",
-)
 async def test_compute_api_calls_join_the_job_trace(spans, compute):
     fake, endpoint = compute
     install_requests_tracing()

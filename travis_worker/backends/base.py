@@ -82,6 +82,11 @@ class Instance(Protocol):
     def image_name(self) -> str: ...
 
     @property
+    def zone(self) -> str:
+        """Where the instance runs (a GCE zone), or "": a label of the boot-phase metrics."""
+        ...
+
+    @property
     def startup_duration(self) -> timedelta:
         """Time from the start request until the instance could take an upload."""
         ...

@@ -46,6 +46,7 @@ def parse_config(keys: dict[str, str]) -> FakeConfig:
 class FakeInstance:
     id = "fake"
     image_name = "fake"
+    zone = ""
     supports_progress = False
 
     def __init__(self, config: FakeConfig) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
 import time
@@ -326,7 +327,10 @@ class ComputeApi:
             await asyncio.sleep(delay)
 
     async def _in_thread(self, call: Callable[[], T], finish: bool) -> T:
-        future = asyncio.get_running_loop().run_in_executor(self._threads, call)
+        # The call runs in the caller's context (as asyncio.to_thread does), so its HTTP
+        # request joins the job's trace and its log lines keep the job's fields.
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
         if not finish:
             return await future
         try:

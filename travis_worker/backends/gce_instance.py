@@ -163,17 +163,12 @@ class GceInstance:
         await progress(ProgressEntry("uploaded script", ProgressState.SUCCESS))
 
     async def run_script(self, output: Output) -> int:
-        started = time.monotonic()
         try:
             connection = await self._connected()
         except SshConnectError as exc:
             raise InstanceLostError(f"couldn't reconnect to run the script: {exc}") from exc
-
-        def first_output() -> None:
-            observe("first_log_byte", self.zone, started)
-
         try:
-            code = await run(connection, RUN_COMMAND, output, on_first_output=first_output)
+            code = await run(connection, RUN_COMMAND, output)
         except InstanceLostError as exc:
             if await self._preempted():
                 raise InstanceLostError("instance was preempted") from exc

@@ -42,6 +42,7 @@ def script_environment(home: Path) -> dict[str, str]:
 
 class LocalInstance:
     image_name = ""
+    zone = ""
     supports_progress = False
     startup_duration = timedelta(0)
 

@@ -85,14 +85,15 @@ class JobLog:
 class ScriptOutput:
     """What a backend writes script output into: the job log, noting the first byte."""
 
-    def __init__(self, log: JobLog, backend: str) -> None:
+    def __init__(self, log: JobLog, backend: str, zone: str) -> None:
         self._log = log
         self._backend = backend
+        self._zone = zone
         self._started = asyncio.get_running_loop().time()
 
     async def write(self, data: bytes) -> None:
         if not self._log.first_output.is_set():
             self._log.mark_first_output()
             elapsed = asyncio.get_running_loop().time() - self._started
-            metrics.BOOT_PHASE.labels("first_log_byte", self._backend, "").observe(elapsed)
+            metrics.BOOT_PHASE.labels("first_log_byte", self._backend, self._zone).observe(elapsed)
         await self._log.write(data)

@@ -254,7 +254,7 @@ class JobRun:
             "silence": self.log.silent,
         }
         self.log.start_silence_watch()
-        output = ScriptOutput(self.log, self.env.provider_name)
+        output = ScriptOutput(self.log, self.env.provider_name, self.instance.zone)
         run = self.instance.run_script(output)
         exit_code = await self._step("run_script", run, self.hard_timeout.total_seconds())
         if self.log.max_length_reached.is_set():
