@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_job.add_argument("payload", help="job payload JSON file")
     run_job.add_argument("--script", help="build script to run instead of asking the build API")
-    cleanup = commands.add_parser("cleanup", help="delete orphaned job VMs (see cleanup --help)")
-    cleanup.add_argument("cleanup_args", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands `cleanup …` to the reaper's own parser.
+    commands.add_parser("cleanup", help="delete orphaned job VMs (see cleanup --help)")
     return parser
 
 
@@ -99,17 +99,18 @@ def cli_values(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["cleanup"]:
+        from travis_worker.cleanup import cleanup_main
+
+        return cleanup_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     if args.version:
         print(version_line())
         return 0
     if args.list_backend_providers:
         print("\n".join(sorted(BACKENDS)))
         return 0
-    if args.command == "cleanup":
-        from travis_worker.cleanup import cleanup_main
-
-        return cleanup_main(args.cleanup_args)
     values = cli_values(args)
     if args.command == "run-job" and "provider_name" not in values:
         field = Settings.model_fields["provider_name"]

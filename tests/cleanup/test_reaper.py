@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
 from prometheus_client import REGISTRY
 
 from tests.cleanup.support import OURS, deleted_names, reaper_config, seed
@@ -73,11 +72,6 @@ async def test_deletes_only_old_or_stopped_labelled_job_vms(compute_fake: Comput
     assert sample("travis_worker_cleanup_ownerless_job_vms") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gce_api's InstanceInfo does not carry scheduling.maxRunDuration yet; "
-    "policy.decide honours it (tests/cleanup/test_policy.py) once it does",
-)
 async def test_a_vm_deadline_beats_the_max_age(compute_fake: ComputeFake) -> None:
     seed(compute_fake, "travis-job-long-job", age=4 * HOUR, max_run=5 * HOUR)
     seed(compute_fake, "travis-job-expired", age=2 * HOUR, max_run=HOUR)

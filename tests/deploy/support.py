@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 
-from tests.conftest import need
 from travis_worker.backends import BACKENDS
 from travis_worker.cleanup.config import ENV_KEYS as CLEANUP_ENV_KEYS
 from travis_worker.config import ENV_PREFIX, Settings
@@ -78,8 +78,9 @@ def known_cleanup_keys() -> frozenset[str]:
 
 def terraform() -> str:
     binary = shutil.which("terraform")
-    need(binary is not None, "terraform binary not on PATH")
-    assert binary is not None
+    if binary is None:
+        # Optional even in CI: terraform is not a Debian or PyPI package.
+        pytest.skip("terraform binary not on PATH")
     return binary
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from travis_worker.errors import BackendError
@@ -133,6 +134,8 @@ class InstanceInfo:
     network_ip: str
     nat_ip: str
     """The first public (NAT) address, or "" without one."""
+    max_run_duration: timedelta | None = None
+    """`scheduling.maxRunDuration`: GCE deletes the VM this long after it started."""
 
 
 def operation(message: Any) -> Operation:
@@ -170,4 +173,13 @@ def instance_info(message: Any) -> InstanceInfo:
         creation_timestamp=str(message.creation_timestamp),
         network_ip=str(interfaces[0].network_i_p) if interfaces else "",
         nat_ip=nat_ips[0] if nat_ips else "",
+        max_run_duration=_max_run_duration(message),
     )
+
+
+def _max_run_duration(message: Any) -> timedelta | None:
+    if "scheduling" not in message or "max_run_duration" not in message.scheduling:
+        return None
+    duration = message.scheduling.max_run_duration
+    seconds = int(duration.seconds) + int(duration.nanos) / 1e9
+    return timedelta(seconds=seconds) if seconds > 0 else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,14 +46,6 @@ def _parse_timestamp(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _max_run_duration(info: InstanceInfo) -> timedelta | None:
-    # InstanceInfo does not carry scheduling.maxRunDuration yet (reported to the GCE
-    # backend's owner). Until it does, every VM is judged by age and state alone, exactly
-    # as gcloud-cleanup judges them; the attribute is read as soon as it exists.
-    value: Any = getattr(info, "max_run_duration", None)
-    return value if isinstance(value, timedelta) and value > timedelta(0) else None
-
-
 def job_vm(info: InstanceInfo) -> JobVm:
     """An instance as the policy sees it."""
     return JobVm(
@@ -62,7 +54,7 @@ def job_vm(info: InstanceInfo) -> JobVm:
         status=info.status,
         created=_parse_timestamp(info.creation_timestamp),
         labels=dict(info.labels),
-        max_run_duration=_max_run_duration(info),
+        max_run_duration=info.max_run_duration,
     )
 
 
