@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from travis_worker.backoff import Backoff
 from travis_worker.buildscript import (
-    Backoff,
     BuildApiClient,
     BuildApiConfig,
     request_url,

@@ -166,7 +166,11 @@ class WorkerApp:
             if queue_type == "amqp":
                 from travis_worker.amqp.setup import open_amqp_source
 
-                sources.append(await open_amqp_source(self.settings, self.broadcaster, stack))
+                sources.append(
+                    await open_amqp_source(
+                        self.settings, self.broadcaster, stack, start_defaults(self.settings)
+                    )
+                )
             elif queue_type == "file":
                 sources.append(
                     FileJobSource(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from travis_worker import GENERATED, REVISION, __version__, gojson
+from travis_worker.backoff import Backoff
 from travis_worker.errors import BuildScriptError
 
 logger = logging.getLogger(__name__)
@@ -53,22 +53,6 @@ class BuildApiConfig:
     retry_for: timedelta = timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """travis-ci/worker's policy: 0.5 s initial, ×1.5, ±50 % jitter, at most 10 s apart."""
-
-    initial: float = 0.5
-    multiplier: float = 1.5
-    jitter: float = 0.5
-    max_interval: float = 10.0
-
-    def delays(self) -> Any:
-        interval = self.initial
-        while True:
-            yield interval * random.uniform(1 - self.jitter, 1 + self.jitter)
-            interval = min(interval * self.multiplier, self.max_interval)
-
-
 def split_token(uri: str) -> tuple[str, str]:
     """`https://TOKEN@host/path?q` → (`https://host/path?q`, `TOKEN`)."""
     parts = urlsplit(uri)
@@ -91,9 +75,9 @@ def request_url(base: str, job_id: int) -> str:
 class BuildApiClient:
     """Asks travis-build for each job's script."""
 
-    def __init__(self, config: BuildApiConfig, backoff: Backoff = Backoff()) -> None:
+    def __init__(self, config: BuildApiConfig, backoff: Backoff | None = None) -> None:
         self._config = config
-        self._backoff = backoff
+        self._backoff = backoff or Backoff()
         self._url, self._token = split_token(config.uri)
         self._session: aiohttp.ClientSession | None = None
 

@@ -20,17 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from travis_worker.errors import ConfigError, LogClosedError, PayloadError
+from travis_worker.errors import ConfigError, PayloadError
 from travis_worker.job import (
     FinishState,
     Job,
     JobPayload,
-    LogMeta,
     LogWriter,
     StartAttributes,
     StartDefaults,
     parse_job_body,
 )
+from travis_worker.streamlog import StreamLogWriter
 
 logger = logging.getLogger(__name__)
 
@@ -41,38 +41,6 @@ CREATED, RECEIVED, STARTED, FINISHED, LOG = (
     "70-finished.d",
     "log",
 )
-
-
-class FileLogWriter:
-    """Appends a job's output to its log file."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("ab")
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise LogClosedError("attempted write to closed log")
-        self._file.write(data)
-        self._file.flush()
-
-    async def write_and_close(self, data: bytes) -> None:
-        if self._closed:
-            raise LogClosedError("log already closed")
-        await self.write(data)
-        await self.close()
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._file.close()
-
-    def mark_started(self, meta: LogMeta) -> None:
-        """A file log has no parts to attach meta to."""
 
 
 class FileJob:
@@ -122,7 +90,8 @@ class FileJob:
         self._move(CREATED)
 
     async def open_log(self) -> LogWriter:
-        return FileLogWriter(self._queue_dir / LOG / f"{self._name}.log")
+        path = self._queue_dir / LOG / f"{self._name}.log"
+        return StreamLogWriter(path.open("ab"), owns_stream=True)
 
 
 class FileJobSource:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from travis_worker import metrics
+from travis_worker.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +85,17 @@ def _state_of(raw: bytes) -> str:
 
 
 async def check_with_retries(session: aiohttp.ClientSession, config: HeartbeatConfig) -> str:
-    """`check`, retried with cenk/backoff's defaults (0.5 s, ×1.5, ±50 %) up to the limits."""
+    """`check`, retried with travis-ci/worker's backoff up to the limits."""
     started = time.monotonic()
-    delay = config.retry_initial_interval
-    while True:
+    backoff = Backoff(initial=config.retry_initial_interval, max_interval=config.retry_max_interval)
+    for wait in backoff.delays():
         try:
             return await check(session, config)
         except HeartbeatError:
-            wait = delay * random.uniform(0.5, 1.5)
             if time.monotonic() - started + wait > config.retry_max_elapsed:
                 raise
         await asyncio.sleep(wait)
-        delay = min(delay * 1.5, config.retry_max_interval)
+    raise AssertionError("unreachable: the backoff never ends")
 
 
 async def run_heartbeat(config: HeartbeatConfig, on_down: Callable[[], None]) -> None:

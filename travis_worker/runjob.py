@@ -19,11 +19,10 @@ from travis_worker import texts
 from travis_worker.buildscript import BuildApiClient, ScriptGenerator, StaticScript
 from travis_worker.cancellation import CancellationBroadcaster
 from travis_worker.config import Settings
-from travis_worker.errors import ConfigError, LogClosedError, PayloadError
+from travis_worker.errors import ConfigError, PayloadError
 from travis_worker.job import (
     FinishState,
     JobPayload,
-    LogMeta,
     StartAttributes,
     error_job,
     parse_job_body,
@@ -31,34 +30,7 @@ from travis_worker.job import (
 from travis_worker.processor.env import JobEnv
 from travis_worker.processor.pipeline import run_job
 from travis_worker.processor.processor import new_processor_id
-
-
-class TerminalLogWriter:
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise LogClosedError("attempted write to closed log")
-        self._stream.write(data)
-        self._stream.flush()
-
-    async def write_and_close(self, data: bytes) -> None:
-        if self._closed:
-            raise LogClosedError("log already closed")
-        await self.write(data)
-        await self.close()
-
-    async def close(self) -> None:
-        self._closed = True
-
-    def mark_started(self, meta: LogMeta) -> None:
-        """Nothing to attach it to on a terminal."""
+from travis_worker.streamlog import StreamLogWriter
 
 
 class TerminalJob:
@@ -101,8 +73,8 @@ class TerminalJob:
     async def requeue(self) -> None:
         self._report("reset")
 
-    async def open_log(self) -> TerminalLogWriter:
-        return TerminalLogWriter(self._out)
+    async def open_log(self) -> StreamLogWriter:
+        return StreamLogWriter(self._out, owns_stream=False)
 
     @property
     def exit_status(self) -> int:

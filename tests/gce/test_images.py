@@ -16,7 +16,7 @@ from travis_worker.backends.images import (
     request_body,
     tag_sets,
 )
-from travis_worker.buildscript import Backoff
+from travis_worker.backoff import Backoff
 from travis_worker.errors import JobAbortError
 
 TABLE = {

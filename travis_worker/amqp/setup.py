@@ -24,7 +24,7 @@ async def open_amqp_source(
     settings: Settings,
     broadcaster: CancellationBroadcaster,
     stack: AsyncExitStack,
-    defaults: StartDefaults | None = None,
+    defaults: StartDefaults,
 ) -> AmqpJobSource:
     if not settings.queue_name:
         raise ConfigError("queue-name is not set (TRAVIS_WORKER_QUEUE_NAME)")
@@ -75,16 +75,6 @@ async def open_amqp_source(
     config = AmqpSourceConfig(
         queue_name=settings.queue_name,
         consumer_priority=settings.amqp_consumer_priority,
-        start_defaults=defaults or _defaults(settings),
+        start_defaults=defaults,
     )
     return AmqpJobSource(jobs, config, state_publisher, log_publisher)
-
-
-def _defaults(settings: Settings) -> StartDefaults:
-    return StartDefaults(
-        language=settings.default_language,
-        dist=settings.default_dist,
-        arch=settings.default_arch,
-        group=settings.default_group,
-        os=settings.default_os,
-    )

@@ -48,7 +48,7 @@ from travis_worker.backends.gce_api_types import (
     instance_info,
     operation,
 )
-from travis_worker.buildscript import Backoff
+from travis_worker.backoff import Backoff
 from travis_worker.errors import ConfigError
 from travis_worker.ratelimit import RateLimiter
 
@@ -76,7 +76,7 @@ class RetryPolicy:
     max_elapsed: float = 60.0
 
     def delays(self) -> Iterator[float]:
-        return iter(Backoff(self.initial, self.multiplier, self.jitter, self.max_interval).delays())
+        return Backoff(self.initial, self.multiplier, self.jitter, self.max_interval).delays()
 
 
 def build_credentials(account_info: Mapping[str, Any] | None, endpoint: str = "") -> Any:

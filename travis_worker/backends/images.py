@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from travis_worker import texts
-from travis_worker.buildscript import Backoff
+from travis_worker.backoff import Backoff
 from travis_worker.errors import BackendError, JobAbortError
 
 DEFAULT = "default"
