@@ -1,4 +1,4 @@
-"""The heartbeat (worker-spec §3.4) against an HTTP server on loopback: Go's cases from
+"""The heartbeat against an HTTP server on loopback: Go's cases from
 cli_test.go, the token, the retries, and a real worker that drains when told `down`."""
 
 from __future__ import annotations

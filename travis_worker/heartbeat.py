@@ -1,4 +1,4 @@
-"""The heartbeat (spec §3.4): an outside service can tell a worker to drain.
+"""The heartbeat (travis-ci/worker `cli.go`): an outside service can tell a worker to drain.
 
 `GET <heartbeat-url>` with `Authorization: token <t>` answers a JSON object of strings;
 `{"state": "down"}` starts a graceful shutdown (repeated on every check, as in

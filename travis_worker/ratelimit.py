@@ -4,7 +4,7 @@ A worker fleet shares one API quota per project; GCE answers `Rate Limit Exceede
 fleet that calls as fast as it can. Without a Redis URL each process keeps to
 `max_calls` per `window` on its own (`LocalRateLimiter`); with one, all workers count in
 the same Redis keys (`RedisRateLimiter`, the fixed-window algorithm of travis-ci/worker,
-worker-spec §5.10). `max_calls == 0` means unlimited.
+travis-ci/worker `ratelimit/ratelimit.go`). `max_calls == 0` means unlimited.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 locals {
   cleanup_image = var.cleanup_docker_self_image != "" ? var.cleanup_docker_self_image : var.worker_docker_self_image
 
-  # Provider (TRAVIS_WORKER_GCE_*) values are URL-unescaped by the worker (worker-spec §4.3),
+  # Provider (TRAVIS_WORKER_GCE_*) values are URL-unescaped by the worker,
   # so "+" in an image regex would become a space. urlencode() keeps them literal.
   worker_gce_env = {
     TRAVIS_WORKER_GCE_PROJECT_ID       = var.project

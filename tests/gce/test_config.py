@@ -1,4 +1,4 @@
-"""TRAVIS_WORKER_GCE_* settings: names and defaults of worker-spec §4.3, clear errors."""
+"""TRAVIS_WORKER_GCE_* settings: names and defaults of travis-ci/worker, clear errors."""
 
 from __future__ import annotations
 

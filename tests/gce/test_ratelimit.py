@@ -1,4 +1,4 @@
-"""Rate limiters: per process, and shared through a real Redis (worker-spec §5.10)."""
+"""Rate limiters: per process, and shared through a real Redis."""
 
 from __future__ import annotations
 

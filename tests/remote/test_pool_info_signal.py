@@ -1,4 +1,4 @@
-"""SIGUSR1 writes the pool's state to the log (spec §3.2), for operators without the
+"""SIGUSR1 writes the pool's state to the log, for operators without the
 control endpoint."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every route over real HTTP on loopback: auth, statuses and bodies as travis-ci/worker
-answers them (worker-spec §7)."""
+answers them."""
 
 from __future__ import annotations
 

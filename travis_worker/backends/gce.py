@@ -1,5 +1,6 @@
 """The Google Compute Engine backend (`TRAVIS_WORKER_PROVIDER_NAME=gce`): one fresh VM per
-job, booted from a travis-ci image, reached over SSH, deleted afterwards (worker-spec §5).
+job, booted from a travis-ci image, reached over SSH, deleted afterwards (travis-ci/worker
+`backend/gce.go`).
 
     setup():  project/zones (metadata server on GCE), zones, network, subnetwork, the
               region's other zones, machine type links        (once per worker)

@@ -1,5 +1,6 @@
 """What a job VM looks like: machine type, disk, GPUs, startup script, name, labels and the
-instances.insert body (worker-spec §5.4, §5.7, §5.12). Pure functions, no API calls."""
+instances.insert body (as travis-ci/worker `backend/gce.go` builds it). Pure functions, no
+API calls."""
 
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ def insert_body(
     labels: dict[str, str],
     hard_timeout: timedelta,
 ) -> dict[str, Any]:
-    """The instances.insert body of worker-spec §5.4, plus labels and a GCE-enforced end."""
+    """The instances.insert body of travis-ci/worker, plus labels and a GCE-enforced end."""
     zone = place.zone
     interface: dict[str, Any] = {"network": place.network_link}
     if place.subnetwork_link:

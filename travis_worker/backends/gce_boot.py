@@ -1,6 +1,6 @@
 """Bringing one job VM up: insert (with zone fallback), wait for the insert operation, find
-the VM's address, wait until SSH answers (worker-spec §5.3, §5.6 and the progress texts of
-§5.13).
+the VM's address, wait until SSH answers (travis-ci/worker `backend/gce.go`, with its progress
+texts).
 
 travis-ci/worker sleeps 15 s before the first operation check and polls every 3 s. Here the
 operation is waited on with zoneOperations.wait, which GCE answers the moment it is DONE,

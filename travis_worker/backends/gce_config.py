@@ -1,4 +1,5 @@
-"""Settings of the GCE backend: `TRAVIS_WORKER_GCE_<KEY>` (worker-spec §4.3, §5).
+"""Settings of the GCE backend: `TRAVIS_WORKER_GCE_<KEY>` (as in travis-ci/worker
+`backend/gce.go`).
 
 Parsed once, into a frozen `GceConfig`, from the provider key map (`config.provider_config`).
 An invalid value raises ConfigError naming the variable and the value (secrets excepted), so
@@ -221,8 +222,9 @@ class _Keys:
 
 
 def image_table(keys: Mapping[str, str]) -> dict[str, str]:
-    """The env selector's lookup table (worker-spec §5.5): every `IMAGE_…` key with each
-    `IMAGE_` removed and lower-cased, e.g. IMAGE_DIST_XENIAL → dist_xenial."""
+    """The env selector's lookup table (travis-ci/worker `image/env_selector.go`): every
+    `IMAGE_…` key with each `IMAGE_` removed and lower-cased, e.g. IMAGE_DIST_XENIAL →
+    dist_xenial."""
     return {
         key.replace("IMAGE_", "").lower(): value
         for key, value in keys.items()

@@ -1,4 +1,4 @@
-"""Image selectors: which image a job boots (worker-spec §5.5).
+"""Image selectors: which image a job boots (travis-ci/worker `image/`).
 
 A selector answers an image name, or `default` when nothing specific matches (the
 backend then uses its IMAGE_DEFAULT). `EnvSelector` looks the job up in a table of
