@@ -1,4 +1,5 @@
-"""The control and debug HTTP endpoint: travis-ci/worker's remote controller routes, Prometheus `/metrics`, and Python profiling under `/debug/`."""
+"""The control and debug HTTP endpoint: travis-ci/worker's remote controller routes,
+Prometheus `/metrics`, and Python profiling under `/debug/`."""
 
 from __future__ import annotations
 
