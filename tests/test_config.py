@@ -24,6 +24,8 @@ def test_defaults_match_the_go_worker():
     assert settings.max_log_length == 4_500_000
     assert settings.default_dist == "xenial"
     assert settings.amqp_insecure is False
+    # travis-ci/worker defaults to docker, which does not exist here; gce is the real one.
+    assert settings.provider_name == "gce"
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True, frozen=True)
 
-    provider_name: str = Field("docker", description="backend provider alias")
+    provider_name: str = Field("gce", description="backend provider alias (no docker backend)")
     queue_type: str = Field("amqp", description="comma list of job sources: amqp, file")
     amqp_uri: str = Field("amqp://", description="jobs broker URI")
     amqp_heartbeat: Duration = Field(_d("10s"), description="AMQP heartbeat interval")
