@@ -225,6 +225,12 @@ class LogMeta:
     infra: str
 
 
+class Output(Protocol):
+    """Where a running script's output goes (the job log)."""
+
+    async def write(self, data: bytes) -> None: ...
+
+
 class LogWriter(Protocol):
     """A job's log stream. Bytes in; parts out, in order, ending with one final part."""
 

@@ -13,6 +13,8 @@ from datetime import timedelta
 from enum import Enum
 from typing import Protocol
 
+# Output is re-exported: backends write script output into it.
+from travis_worker.job import Output as Output
 from travis_worker.job import StartAttributes
 
 
@@ -51,12 +53,6 @@ class Progress(Protocol):
 
 async def no_progress(entry: ProgressEntry) -> None:
     """A Progress that drops every entry."""
-
-
-class Output(Protocol):
-    """Where a running script's output goes (the job log)."""
-
-    async def write(self, data: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
