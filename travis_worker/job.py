@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
     model_validator,
 )
@@ -84,9 +85,13 @@ class RepositoryInfo(_GoJson):
     slug: str = ""
 
 
+# Go keeps durations as int64 nanoseconds: this many seconds is the most a timeout can be.
+MAX_TIMEOUT_SECONDS = 9_223_372_036
+
+
 class Timeouts(_GoJson):
-    hard_limit: int = 0
-    log_silence: int = 0
+    hard_limit: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
+    log_silence: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
 
 
 class VmConfig(_GoJson):
@@ -96,7 +101,7 @@ class VmConfig(_GoJson):
 
 
 class PayloadMeta(_GoJson):
-    state_update_count: int = 0
+    state_update_count: Annotated[int, Field(ge=0)] = 0
 
 
 class JobPayload(_GoJson):

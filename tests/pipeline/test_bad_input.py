@@ -53,6 +53,9 @@ async def dead_letters(amqp_connection, amqp_vhost_uri, queue_name):
         b'{"job": {"id": 0}}',
         b'{"job": {"id": 5, "queued_at": "yesterday"}}',
         b"\xff\xfe garbage",
+        b'{"job": {"id": 5}, "timeouts": {"hard_limit": 1000000000000000}}',
+        b'{"job": {"id": 5}, "timeouts": {"log_silence": -1}}',
+        b'{"job": {"id": 5}, "meta": {"state_update_count": -2}}',
     ],
 )
 async def test_unusable_delivery_is_dead_lettered_and_the_worker_goes_on(

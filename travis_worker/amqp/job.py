@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from travis_worker import gojson
 from travis_worker.amqp.logwriter import AmqpLogWriter, PartPublisher
 from travis_worker.amqp.publishers import PublishError, StatePublisher
+from travis_worker.amqp.redelivery import DeliveryKey
 from travis_worker.errors import AckError, WorkerError
 from travis_worker.job import FinishState, JobPayload, LogWriter, StartAttributes
 
@@ -88,10 +89,13 @@ class AmqpJob:
         await self._settle("reset", "job:test:reset")
 
     async def release(self) -> None:
-        """Give the delivery back to the broker untouched (a stream closing before the job
-        was taken)."""
+        """Give the delivery back to the broker untouched: a stream closing before the job
+        was taken, or a run that ended without reporting a state."""
         self._settled = True
-        await self._message.nack(requeue=True)
+        try:
+            await self._message.nack(requeue=True)
+        finally:
+            self._on_settled(self.delivery_key, state_published=False, acked=False)
 
     async def open_log(self) -> LogWriter:
         return AmqpLogWriter(self._log_publisher, self._payload.job.id, self.uuid)
@@ -99,6 +103,11 @@ class AmqpJob:
     @property
     def redelivered(self) -> bool:
         return bool(self._message.redelivered)
+
+    @property
+    def delivery_key(self) -> DeliveryKey:
+        """Which delivery this is: a restarted job has the same id but a higher count."""
+        return (self._payload.job.id, self._payload.meta.state_update_count)
 
     async def _settle(self, state: str, event_type: str) -> None:
         if self._settled:
@@ -115,7 +124,7 @@ class AmqpJob:
             # The broker redelivers it; the source drops that redelivery (redelivery.py).
             raise AckError(f"ack of job {self._payload.job.id} failed: {exc!r}") from exc
         finally:
-            self._on_settled(self._payload.job.id, state_published=published, acked=acked)
+            self._on_settled(self.delivery_key, state_published=published, acked=acked)
 
     async def drop(self) -> None:
         """Acknowledge without reporting: a redelivery of a job that already finished."""

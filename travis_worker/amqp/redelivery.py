@@ -5,38 +5,52 @@ the job keeps running here, and the reconnected consumer may receive it again. A
 job is therefore held until this process's run of it has settled; if that run published its
 final state but could not acknowledge (its channel was gone), the redelivery is
 acknowledged and dropped instead of being run again.
+
+A delivery is recognised by job id *and* `meta.state_update_count`: a job restarted by the
+hub keeps its id but comes with a higher count, and must run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 
-# How many settled-but-unacknowledged job ids to remember; redeliveries come within seconds.
-_MEMORY = 1024
+# Redeliveries come within seconds of the reconnect; older memories are forgotten.
+_MEMORY_SECONDS = 600.0
+_MEMORY_SIZE = 1024
+
+DeliveryKey = tuple[int, int]
+"""(job id, meta.state_update_count) of a delivery."""
 
 
 class RunningJobs:
     def __init__(self) -> None:
         self._running: dict[int, asyncio.Event] = {}
-        self._settled_unacked: OrderedDict[int, None] = OrderedDict()
+        self._settled_unacked: OrderedDict[DeliveryKey, float] = OrderedDict()
 
-    async def admit(self, job_id: int, *, redelivered: bool) -> bool:
-        """True when the job may run now; False when it already ran here to the end."""
+    async def admit(self, key: DeliveryKey, *, redelivered: bool) -> bool:
+        """True when the job may run now; False when this delivery already ran here."""
+        job_id = key[0]
         while job_id in self._running:
             await self._running[job_id].wait()
-        if redelivered and job_id in self._settled_unacked:
-            del self._settled_unacked[job_id]
+        self._forget_old()
+        if redelivered and self._settled_unacked.pop(key, None) is not None:
             return False
         self._running[job_id] = asyncio.Event()
         return True
 
-    def settled(self, job_id: int, *, state_published: bool, acked: bool) -> None:
-        """The run of `job_id` is over."""
+    def settled(self, key: DeliveryKey, *, state_published: bool, acked: bool) -> None:
+        """The run of this delivery is over (or it was handed back without running)."""
         if state_published and not acked:
-            self._settled_unacked[job_id] = None
-            while len(self._settled_unacked) > _MEMORY:
+            self._settled_unacked[key] = time.monotonic()
+            while len(self._settled_unacked) > _MEMORY_SIZE:
                 self._settled_unacked.popitem(last=False)
-        finished = self._running.pop(job_id, None)
+        finished = self._running.pop(key[0], None)
         if finished is not None:
             finished.set()
+
+    def _forget_old(self) -> None:
+        horizon = time.monotonic() - _MEMORY_SECONDS
+        while self._settled_unacked and next(iter(self._settled_unacked.values())) < horizon:
+            self._settled_unacked.popitem(last=False)

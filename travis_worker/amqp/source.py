@@ -132,6 +132,7 @@ class AmqpJobStream:
         self._handling = asyncio.Lock()
         self._consumer_tag: str | None = None
         self._queue: AbstractQueue | None = None
+        self._taken: AmqpJob | None = None
 
     async def start(self) -> None:
         config = self._config
@@ -151,22 +152,35 @@ class AmqpJobStream:
                 self._jobs.put_nowait(job)
 
     async def next_job(self) -> Job | None:
+        await self._return_unsettled()
         while True:
             job = await self._jobs.get()
             try:
                 admitted = await self._source.running.admit(
-                    job.payload.job.id, redelivered=job.redelivered
+                    job.delivery_key, redelivered=job.redelivered
                 )
             except asyncio.CancelledError:
                 self._jobs.put_nowait(job)  # not taken: close() gives it back to the broker
                 raise
             if admitted:
+                self._taken = job
                 return job
             logger.info(
                 "dropping redelivery of a job that already finished here",
                 extra={"fields": {"job_id": job.payload.job.id}},
             )
             await job.drop()
+
+    async def _return_unsettled(self) -> None:
+        """The job handed out last came back without a state (its run was cut short): give
+        its delivery back rather than leave it unacked, which would stall this consumer."""
+        job, self._taken = self._taken, None
+        if job is not None and not job.settled:
+            logger.error(
+                "job ended without a state, handing it back",
+                extra={"fields": {"job_id": job.payload.job.id}},
+            )
+            await job.release()
 
     async def close(self) -> None:
         """Cancel the consumer and hand back any delivery not yet taken."""
@@ -178,6 +192,7 @@ class AmqpJobStream:
                     pass
             while not self._jobs.empty():
                 await self._jobs.get_nowait().release()
+            await self._return_unsettled()
         finally:
             if not self._channel.is_closed:
                 await self._channel.close()
