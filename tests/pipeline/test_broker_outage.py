@@ -41,3 +41,26 @@ async def test_connections_closed_mid_job(
     assert numbers == list(range(len(numbers)))
     assert reporting.state_names(job_id + 1) == ["received", "started", "passed"]
     assert await queue_depth(amqp_connection, queue_name) == 0
+
+
+async def test_a_blocked_broker_delays_the_state_but_loses_and_repeats_nothing(
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
+):
+    build_api.scripts[job_id] = b"#!/bin/bash\necho begin\nsleep 2\necho end\n"
+    async with running_worker(worker_settings(amqp_vhost_uri, queue_name, build_api.url)) as app:
+        await publish(amqp_connection, queue_name, example_payload(job_id))
+        await reporting.wait_for(lambda: "begin" in reporting.log_text(job_id))
+        with rabbit.memory_alarm():
+            await asyncio.sleep(4)  # the script ends while every publish is blocked
+            assert "passed" not in reporting.state_names(job_id)
+            assert app.pool is not None and app.pool.total_processed == 0
+        await reporting.wait_finished(job_id, timeout=30)
+        await publish(amqp_connection, queue_name, example_payload(job_id + 1))
+        await reporting.wait_finished(job_id + 1, timeout=30)
+        await asyncio.sleep(0.5)
+    assert reporting.state_names(job_id) == ["received", "started", "passed"]
+    numbers = [p.body["number"] for p in reporting.parts[job_id]]
+    assert sorted(numbers) == list(range(len(numbers))), "a part went out twice or not at all"
+    assert reporting.log_text(job_id).endswith("begin\nend\n")
+    assert reporting.state_names(job_id + 1) == ["received", "started", "passed"]
+    assert await queue_depth(amqp_connection, queue_name) == 0

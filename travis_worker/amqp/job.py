@@ -120,11 +120,21 @@ class AmqpJob:
             acked = True
         except Exception as exc:  # aio-pika raises several types for a dead channel
             if not published:
+                # Unreported and unacked, the delivery would stall this consumer (prefetch
+                # 1) on a live channel: give it back so the job runs again.
+                await self._give_back()
                 raise
             # The broker redelivers it; the source drops that redelivery (redelivery.py).
             raise AckError(f"ack of job {self._payload.job.id} failed: {exc!r}") from exc
         finally:
             self._on_settled(self.delivery_key, state_published=published, acked=acked)
+
+    async def _give_back(self) -> None:
+        self._settled = True
+        try:
+            await self._message.nack(requeue=True)
+        except Exception:
+            logger.warning("couldn't hand the job back; the broker redelivers it on reconnect")
 
     async def drop(self) -> None:
         """Acknowledge without reporting: a redelivery of a job that already finished."""

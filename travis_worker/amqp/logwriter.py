@@ -5,9 +5,11 @@ ending with one empty `final` part. Unlike travis-ci/worker, a part never splits
 UTF-8 character (a character cut at a buffer edge waits for its remaining bytes), and
 invalid bytes become U+FFFD instead of producing invalid JSON strings.
 
-Parts go to an ordered outbox before they are published. A part the broker did not take
-stays at the head of the outbox and is retried on the next tick, so a broker outage delays
-the log but neither loses nor reorders it.
+Parts go to an outbox before they are published, in windows of several parts awaiting
+their confirms together. A part the broker did not take stays in the outbox and is sent
+again on the next tick (possibly after later parts: every part carries its number), so a
+broker outage delays the log but loses none of it. A part is sent again only when its
+connection failed, never merely because the broker was slow to confirm it.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ from travis_worker.amqp.connection import (
 )
 from travis_worker.errors import WorkerError
 
-# How long one publish may wait for the broker's confirm before we call it failed.
-PUBLISH_TIMEOUT = 10.0
+# A publish waits for the broker's confirm as long as the connection lives: a broker that
+# is blocked (memory or disk alarm) confirms late, and a message re-sent after a timeout
+# would arrive twice. A dead connection fails the wait, and only then is a message re-sent.
+PUBLISH_TIMEOUT = None
 
 
 class PublishError(WorkerError):
@@ -44,7 +46,7 @@ def _message(body: bytes, event_type: str) -> aio_pika.Message:
 async def _publish(exchange: AbstractExchange, message: aio_pika.Message, routing_key: str) -> None:
     try:
         await exchange.publish(message, routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT)
-    except (aio_pika.exceptions.AMQPError, OSError, RuntimeError, TimeoutError) as exc:
+    except (aio_pika.exceptions.AMQPError, OSError, RuntimeError) as exc:
         raise PublishError(f"publish to {routing_key!r} failed: {exc!r}") from exc
 
 

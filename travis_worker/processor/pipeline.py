@@ -3,13 +3,14 @@
     payload filter → build script → received → initial sleep → open log → start instance
     → upload script → started → worker info → run script
 
-and then, on every path, in this order: the last text and the final log part, the job's
-state (finish or reset, which acknowledges the delivery), the deletion of the instance.
+and then, on every path: the deletion of the instance starts, and in this order the last
+text and the final log part, then the job's state (finish or reset, which acknowledges the
+delivery).
 
 travis-ci/worker reports the finish before the log's final part; here the log is complete
-before the hub hears that the job is done. Every step runs under `run_step`, so a cancel
-command, a time limit or an immediate shutdown interrupts only that step and the cleanup
-always runs.
+before the hub hears that the job is done. The long steps (build script, sleep, instance
+start, upload, script) run under `run_step`, so a cancel command, a time limit or an
+immediate shutdown interrupts only that step, and the cleanup always runs.
 """
 
 from __future__ import annotations
@@ -301,9 +302,13 @@ class JobRun:
         return REQUEUE
 
     async def _cleanup(self) -> None:
+        # The instance's deletion starts first and runs alongside: a broker that takes its
+        # time with the last log part or the state must not keep a VM running (and billed)
+        # past a shutdown's deadline.
+        stopping = asyncio.ensure_future(self._stop_instance())
         await self._close_log()
         await self._settle()
-        await self._stop_instance()
+        await stopping
 
     async def _close_log(self) -> None:
         try:
