@@ -89,6 +89,9 @@ class FileJob:
     async def requeue(self) -> None:
         self._move(CREATED)
 
+    async def release(self) -> None:
+        self._move(CREATED)
+
     async def open_log(self) -> LogWriter:
         path = self._queue_dir / LOG / f"{self._name}.log"
         return StreamLogWriter(path.open("ab"), owns_stream=True)
@@ -120,9 +123,6 @@ class FileJobSource:
 
     async def open_stream(self) -> FileJobStream:
         return FileJobStream(self)
-
-    async def close(self) -> None:
-        """Nothing held open."""
 
     def claim_next(self) -> Job | None:
         for path in sorted((self.queue_dir / CREATED).glob("*.json")):

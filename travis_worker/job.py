@@ -308,6 +308,10 @@ class Job(Protocol):
         """Open this job's log stream."""
         ...
 
+    async def release(self) -> None:
+        """Give the job back to its source untouched: it was taken but will not run here."""
+        ...
+
 
 class JobStream(Protocol):
     """One processor's subscription to a source; yields one job at a time."""
@@ -328,8 +332,6 @@ class JobSource(Protocol):
     def name(self) -> str: ...
 
     async def open_stream(self) -> JobStream: ...
-
-    async def close(self) -> None: ...
 
 
 async def error_job(job: Job, message: str) -> None:

@@ -73,6 +73,9 @@ class TerminalJob:
     async def requeue(self) -> None:
         self._report("reset")
 
+    async def release(self) -> None:
+        """A job read from a file has nowhere to go back to."""
+
     async def open_log(self) -> StreamLogWriter:
         return StreamLogWriter(self._out, owns_stream=False)
 

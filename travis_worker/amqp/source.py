@@ -68,9 +68,6 @@ class AmqpJobSource:
         await stream.start()
         return stream
 
-    async def close(self) -> None:
-        """Nothing to release: streams own their channels and the app owns the connection."""
-
     async def to_job(self, message: AbstractIncomingMessage) -> AmqpJob | None:
         """Turn a delivery into a job, or settle it here and return None."""
         try:
