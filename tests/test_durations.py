@@ -23,6 +23,11 @@ def test_rejects_what_go_rejects(text):
         parse_go_duration(text)
 
 
+def test_rejects_durations_out_of_range():
+    with pytest.raises(ValueError, match="out of range"):
+        parse_go_duration("99999999999999h")
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from datetime import timedelta
@@ -86,3 +87,14 @@ async def test_file_queue_requeue_puts_the_job_back(tmp_path):
     assert job is not None
     await job.requeue()
     assert (tmp_path / "q" / "10-created.d" / "j.json").exists()
+
+
+async def test_a_hook_that_runs_over_is_killed(tmp_path, monkeypatch):
+    import travis_worker.hooks as hooks
+
+    monkeypatch.setattr(hooks, "HOOK_TIMEOUT_SECONDS", 0.5)
+    marker = tmp_path / "still-running"
+    script = executable(tmp_path / "slow-hook", f"#!/bin/sh\nsleep 2\ntouch {marker}\n")
+    assert not await run_hook("start", script)
+    await asyncio.sleep(2.5)
+    assert not marker.exists(), "the hook was left running"

@@ -54,7 +54,10 @@ def parse_go_duration(text: str) -> timedelta:
         if fraction:
             nanos += int(fraction) * scale // 10 ** len(fraction)
         position = match.end()
-    return timedelta(microseconds=sign * nanos / 1000)
+    try:
+        return timedelta(microseconds=sign * nanos / 1000)
+    except OverflowError:
+        raise ValueError(f"duration {original!r} is out of range") from None
 
 
 def _trim_fraction(value: int, digits: int) -> str:

@@ -3,8 +3,9 @@ shell), whose failure is logged with its output and never stops the worker."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+
+from travis_worker.subprocesses import HelperFailed, run_program
 
 logger = logging.getLogger(__name__)
 
@@ -17,22 +18,13 @@ async def run_hook(name: str, command: str) -> bool:
     if not argv:
         return True
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        output, _ = await asyncio.wait_for(process.communicate(), HOOK_TIMEOUT_SECONDS)
-    except (OSError, TimeoutError) as exc:
-        logger.error(f"{name} hook failed", extra={"fields": {"err": str(exc) or "timed out"}})
+        finished = await run_program(argv, limit=HOOK_TIMEOUT_SECONDS, merge_stderr=True)
+    except HelperFailed as exc:
+        logger.error(f"{name} hook failed", extra={"fields": {"err": str(exc)}})
         return False
-    if process.returncode != 0:
-        logger.error(
-            f"{name} hook failed",
-            extra={
-                "fields": {
-                    "exit_code": process.returncode,
-                    "output": output.decode(errors="replace"),
-                }
-            },
-        )
+    if finished.exit_code != 0:
+        output = finished.stdout.decode(errors="replace")
+        fields = {"exit_code": finished.exit_code, "output": output}
+        logger.error(f"{name} hook failed", extra={"fields": fields})
         return False
     return True
