@@ -18,13 +18,13 @@ from typing import Any, Literal
 
 import asyncssh
 
-from travis_worker.backends.base import Output
 from travis_worker.errors import (
     BackendError,
     InstanceLostError,
     ScriptUploadError,
     StaleVMError,
 )
+from travis_worker.job import Output
 
 USER = "travis"
 # A VM that vanishes without a TCP reset (preempted, network gone) is noticed after
