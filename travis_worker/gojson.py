@@ -38,9 +38,15 @@ def rfc3339(moment: datetime) -> str:
 
 
 def rfc3339_nano(moment: datetime) -> str:
-    """Go's default time marshalling (`time.RFC3339Nano`): fraction without trailing zeros."""
-    utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += "." + f"{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    """Go's default time marshalling (`time.RFC3339Nano`): the time's own offset (`Z` for
+    UTC) and a fraction without trailing zeros."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}".rstrip("0")
+    offset = moment.utcoffset()
+    if not offset:
+        return text + "Z"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{text}{sign}{hours:02d}:{minutes:02d}"

@@ -41,17 +41,26 @@ class FinishState(StrEnum):
 
 
 class _GoJson(BaseModel):
-    """Decodes like Go's encoding/json: unknown keys ignored, `null` means the zero value,
-    and a wrong type is an error rather than a silent coercion."""
+    """Decodes like Go's encoding/json: keys match field names case-insensitively (an exact
+    match wins), unknown keys are ignored, `null` means the zero value, and a wrong type is
+    an error rather than a silent coercion."""
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _null_is_zero(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        return data
+    def _go_decoding(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_lower = {name.lower(): name for name in cls.model_fields}
+        decoded: dict[str, Any] = {}
+        for key, value in data.items():
+            exact = key in cls.model_fields
+            name = key if exact else by_lower.get(key.lower())
+            if name is None or value is None or (not exact and name in decoded):
+                continue
+            decoded[name] = value
+        return decoded
 
 
 def _rfc3339(value: Any) -> Any:
