@@ -154,3 +154,11 @@ def test_echo_config_format_and_redaction():
 
 def test_go_quote():
     assert go_quote('a"b\\c\td\x01é') == '"a\\"b\\\\c\\td\\x01é"'
+
+
+def test_urls_lose_their_credentials_before_they_are_shown():
+    from travis_worker.redact import redact_url
+
+    assert redact_url("https://user:pw@host/hb") == "https://user:REDACTED@host/hb"
+    assert redact_url("https://tok@host/x", username_is_secret=True) == "https://REDACTED@host/x"
+    assert redact_url("https://host/x") == "https://host/x"

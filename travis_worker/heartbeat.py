@@ -20,6 +20,7 @@ import aiohttp
 
 from travis_worker import metrics
 from travis_worker.backoff import Backoff
+from travis_worker.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ async def check_with_retries(session: aiohttp.ClientSession, config: HeartbeatCo
 
 async def run_heartbeat(config: HeartbeatConfig, on_down: Callable[[], None]) -> None:
     """Check forever (until cancelled); call `on_down` whenever the state is `down`."""
-    logger.info("starting heartbeat loop", extra={"fields": {"heartbeat_url": config.url}})
+    shown_url = redact_url(config.url)
+    logger.info("starting heartbeat loop", extra={"fields": {"heartbeat_url": shown_url}})
     async with aiohttp.ClientSession() as session:
         while True:
             try:
@@ -109,7 +111,7 @@ async def run_heartbeat(config: HeartbeatConfig, on_down: Callable[[], None]) ->
                 metrics.HEARTBEAT_CHECKS.labels(result="error").inc()
                 logger.warning(
                     "failed to get heartbeat",
-                    extra={"fields": {"heartbeat_url": config.url, "err": str(exc)}},
+                    extra={"fields": {"heartbeat_url": shown_url, "err": str(exc)}},
                 )
                 await asyncio.sleep(config.error_interval)
                 continue

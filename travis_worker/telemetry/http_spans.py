@@ -26,6 +26,7 @@ from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from travis_worker import metrics
+from travis_worker.redact import redact_url
 
 _tracer = trace.get_tracer("travis_worker.http")
 _MARK = "_travis_worker_traced"
@@ -110,7 +111,7 @@ def _span(
     # The query is left out: page tokens and filters make every URL unique and long.
     attributes: dict[str, str | int] = {
         "http.request.method": http_method,
-        "url.full": f"{parts.scheme}://{parts.netloc}{parts.path}",
+        "url.full": redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}"),
         "server.address": parts.hostname or "",
     }
     if parts.port is not None:

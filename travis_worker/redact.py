@@ -1,0 +1,32 @@
+"""Hiding credentials before a value is shown (`--echo-config`) or logged."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+REDACTED = "REDACTED"
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSPHRASE|ACCOUNT_JSON|ACCESS_KEY|AUTH|DSN)")
+# The user name of these URLs is itself the credential (build API token, Sentry key).
+_USERNAME_IS_SECRET = {"BUILD_API_URI", "SENTRY_DSN"}
+
+
+def redact_url(value: str, *, username_is_secret: bool = False) -> str:
+    """Hide the credentials of `scheme://user:password@host/...`."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if not parts.scheme or "@" not in parts.netloc:
+        return value
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    userinfo = f"{user}:{REDACTED}" if has_password and not username_is_secret else REDACTED
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{hostport}"))
+
+
+def redact(name: str, value: str) -> str:
+    """`value` of the setting or provider key `name` (upper case), fit to show."""
+    if value and _SECRET_NAME.search(name):
+        return REDACTED
+    return redact_url(value, username_is_secret=name in _USERNAME_IS_SECRET)
