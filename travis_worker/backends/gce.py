@@ -28,8 +28,9 @@ from travis_worker.backends.base import (
     ProgressState,
     ProviderContext,
 )
-from travis_worker.backends.gce_api import ComputeApi, RetryPolicy, probe_metadata
+from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
 from travis_worker.backends.gce_api_types import ComputeApiError, Image, last_segment
+from travis_worker.backends.gce_auth import probe_metadata
 from travis_worker.backends.gce_body import (
     VM_SIZE_MACHINE_TYPES,
     Placement,

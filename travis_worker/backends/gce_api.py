@@ -8,7 +8,8 @@ the event loop never blocks. At this boundary:
 * 429, 5xx, rate-limit 403s and transport errors are retried with jittered exponential
   backoff for up to `RetryPolicy.max_elapsed` (the client's own retries are switched off so
   that each HTTP request is counted, once, in CLOUD_API_CALLS);
-* google.api_core exceptions become ComputeApiError, operation errors OperationError;
+* google.api_core exceptions and credential failures (`gce_auth`) become
+  ComputeApiError, operation errors OperationError;
 * answers become small frozen dataclasses (`gce_api_types`), so nothing above this module
   handles protobuf messages.
 
@@ -29,14 +30,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import google.auth
 import requests
 from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_errors
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
-from google.oauth2 import service_account
 
 from travis_worker import metrics
 from travis_worker.backends.gce_api_types import (
@@ -48,18 +46,13 @@ from travis_worker.backends.gce_api_types import (
     instance_info,
     operation,
 )
+from travis_worker.backends.gce_auth import auth_error, build_credentials
 from travis_worker.backoff import Backoff
-from travis_worker.errors import ConfigError
 from travis_worker.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCOPES = (
-    "https://www.googleapis.com/auth/devstorage.full_control",
-    "https://www.googleapis.com/auth/compute",
-)
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 # GCE answers zoneOperations.wait after at most 2 minutes; a little more on our side means
 # our own timeout only fires when the connection is really stuck.
 WAIT_CALL_SECONDS = 150.0
@@ -77,43 +70,6 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         return Backoff(self.initial, self.multiplier, self.jitter, self.max_interval).delays()
-
-
-def build_credentials(account_info: Mapping[str, Any] | None, endpoint: str = "") -> Any:
-    """Service account credentials from ACCOUNT_JSON; anonymous ones for a custom endpoint
-    (an emulator needs none); else Google's application default credentials (which may
-    probe the metadata server, so call this off the event loop)."""
-    if account_info:
-        try:
-            return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-                {"token_uri": DEFAULT_TOKEN_URI, **account_info}, scopes=SCOPES
-            )
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"invalid TRAVIS_WORKER_GCE_ACCOUNT_JSON: {exc}") from exc
-    if endpoint:
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
-    try:
-        credentials, _ = google.auth.default(scopes=SCOPES)
-    except auth_errors.DefaultCredentialsError as exc:
-        raise ConfigError(
-            f"no Google credentials (set TRAVIS_WORKER_GCE_ACCOUNT_JSON): {exc}"
-        ) from exc
-    return credentials
-
-
-def probe_metadata() -> tuple[str, str] | None:
-    """(project id, zone) from the metadata server when running on GCE, else None.
-    Blocking: call it in a thread."""
-    from google.auth.compute_engine import _metadata
-    from google.auth.transport.requests import Request
-
-    metadata: Any = _metadata  # google-auth leaves these functions untyped
-    request = Request()
-    if not metadata.is_on_gce(request):
-        return None
-    project = str(metadata.get_project_id(request))
-    zone = str(metadata.get(request, "instance/zone")).rsplit("/", 1)[-1]
-    return project, zone
 
 
 class ComputeApi:
@@ -302,15 +258,14 @@ class ComputeApi:
         while True:
             if limited and self.limiter is not None:
                 await self.limiter.wait()
+            cause: BaseException
             try:
                 result = await self._in_thread(call, finish)
-            except (
-                google_errors.GoogleAPICallError,
-                requests.RequestException,
-                auth_errors.TransportError,
-            ) as exc:
-                error = ComputeApiError.from_exception(method, exc)
-                cause: BaseException = exc
+            except (google_errors.GoogleAPICallError, requests.RequestException) as exc:
+                error, cause = ComputeApiError.from_exception(method, exc), exc
+            except auth_errors.GoogleAuthError as exc:
+                # Getting a token failed (metadata server, token endpoint), not the call.
+                error, cause = auth_error(method, exc), exc
             else:
                 metrics.CLOUD_API_CALLS.labels(method=method, code="200").inc()
                 return result

@@ -23,15 +23,26 @@ def last_segment(link: str) -> str:
 
 
 class ComputeApiError(BackendError):
-    """A failed Compute API call. `code` is the HTTP status (None: no answer at all)."""
+    """A failed Compute API call. `code` is the HTTP status (None: no answer at all).
+
+    `transient` overrides what the code says, for failures that never reached the Compute
+    API (getting an access token), whose HTTP status is not the API's.
+    """
 
     def __init__(
-        self, method: str, message: str, *, code: int | None, reasons: tuple[str, ...] = ()
+        self,
+        method: str,
+        message: str,
+        *,
+        code: int | None,
+        reasons: tuple[str, ...] = (),
+        transient: bool | None = None,
     ) -> None:
         super().__init__(f"{method}: {message}")
         self.method = method
         self.code = code
         self.reasons = reasons
+        self.transient = transient
 
     @classmethod
     def from_exception(cls, method: str, exc: Exception) -> ComputeApiError:
@@ -48,6 +59,8 @@ class ComputeApiError(BackendError):
     @property
     def retryable(self) -> bool:
         """Worth repeating as is: throttling, server trouble, no answer, not ready yet."""
+        if self.transient is not None:
+            return self.transient
         if self.code is None:
             return True
         if self.out_of_capacity:

@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from travis_worker.backends.gce_api import ComputeApi, RetryPolicy, probe_metadata
+from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
 from travis_worker.backends.gce_api_types import InstanceInfo
+from travis_worker.backends.gce_auth import probe_metadata
 from travis_worker.cleanup.config import CleanupConfig
 from travis_worker.cleanup.policy import JobVm
 from travis_worker.errors import ConfigError
