@@ -9,10 +9,8 @@ minute; a 4xx answer cannot improve and fails at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -21,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from travis_worker import GENERATED, REVISION, __version__, gojson
-from travis_worker.backoff import Backoff
+from travis_worker.backoff import Backoff, retry
 from travis_worker.errors import BuildScriptError
 
 logger = logging.getLogger(__name__)
@@ -122,20 +120,19 @@ class BuildApiClient:
     async def generate(self, raw_payload: dict[str, Any], job_id: int) -> bytes:
         body = gojson.dumps(self.request_body(raw_payload))
         url = request_url(self._url, job_id)
-        give_up_at = time.monotonic() + self._config.retry_for.total_seconds()
-        delays = self._backoff.delays()
-        while True:
-            try:
-                return await self._post(url, body)
-            except BuildScriptError as exc:
-                if not exc.recoverable or time.monotonic() >= give_up_at:
-                    raise
-                delay = min(next(delays), max(0.0, give_up_at - time.monotonic()))
-                logger.warning(
-                    "build script request failed, retrying",
-                    extra={"fields": {"err": str(exc), "job_id": job_id, "retry_in": delay}},
-                )
-                await asyncio.sleep(delay)
+
+        def log_retry(error: Exception, pause: float) -> None:
+            fields = {"err": str(error), "job_id": job_id, "retry_in": round(pause, 2)}
+            logger.warning("build script request failed, retrying", extra={"fields": fields})
+
+        return await retry(
+            lambda: self._post(url, body),
+            retry_on=BuildScriptError,
+            retryable=lambda error: isinstance(error, BuildScriptError) and error.recoverable,
+            backoff=self._backoff,
+            give_up_after=self._config.retry_for.total_seconds(),
+            on_retry=log_retry,
+        )
 
     async def _post(self, url: str, body: bytes) -> bytes:
         session = self._session_for_requests()

@@ -2,6 +2,7 @@
 
     WorkerError
     ├── ConfigError              invalid settings; the process refuses to start
+    ├── BrokerError              the broker never answered at start-up
     ├── PayloadError             a delivery that cannot be a job; rejected, never requeued
     ├── JobAbortError            user-facing: the message goes to the job log, job `errored`
     ├── BuildScriptError         the build API failed; job `errored` with the generic text
@@ -26,6 +27,10 @@ class WorkerError(Exception):
 
 class ConfigError(WorkerError):
     """A setting has an invalid value. The message names the variable and the value."""
+
+
+class BrokerError(WorkerError):
+    """The message broker could not be reached when the worker started."""
 
 
 class PayloadError(WorkerError):

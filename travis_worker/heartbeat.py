@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from travis_worker import metrics
-from travis_worker.backoff import Backoff
+from travis_worker.backoff import Backoff, retry
 from travis_worker.redact import redact_url
 
 logger = logging.getLogger(__name__)
@@ -87,16 +86,14 @@ def _state_of(raw: bytes) -> str:
 
 async def check_with_retries(session: aiohttp.ClientSession, config: HeartbeatConfig) -> str:
     """`check`, retried with travis-ci/worker's backoff up to the limits."""
-    started = time.monotonic()
-    backoff = Backoff(initial=config.retry_initial_interval, max_interval=config.retry_max_interval)
-    for wait in backoff.delays():
-        try:
-            return await check(session, config)
-        except HeartbeatError:
-            if time.monotonic() - started + wait > config.retry_max_elapsed:
-                raise
-        await asyncio.sleep(wait)
-    raise AssertionError("unreachable: the backoff never ends")
+    return await retry(
+        lambda: check(session, config),
+        retry_on=HeartbeatError,
+        backoff=Backoff(
+            initial=config.retry_initial_interval, max_interval=config.retry_max_interval
+        ),
+        give_up_after=config.retry_max_elapsed,
+    )
 
 
 async def run_heartbeat(config: HeartbeatConfig, on_down: Callable[[], None]) -> None:

@@ -3,10 +3,15 @@ insecure, else the URI decides."""
 
 from __future__ import annotations
 
+import socket
 import ssl
+from datetime import timedelta
 from pathlib import Path
 
-from travis_worker.amqp.connection import BrokerConfig, tls_context
+import pytest
+
+from travis_worker.amqp.connection import BrokerConfig, connect, dial_url, tls_context
+from travis_worker.errors import BrokerError
 
 SYSTEM_CAS = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -36,3 +41,22 @@ def test_own_ca_certificates_from_text_and_file(tmp_path):
     assert context is not None
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert len(context.get_ca_certs()) == 1
+
+
+def test_own_certificates_dial_tls_even_for_an_amqp_uri():
+    context = ssl.create_default_context()
+    assert dial_url("amqp://u:p@rabbit/vh", context) == "amqps://u:p@rabbit:5672/vh"
+    assert dial_url("amqp://rabbit:5673", context) == "amqps://rabbit:5673"
+    assert dial_url("amqp://", context) == "amqps://localhost:5672"
+    assert dial_url("amqps://rabbit", context) == "amqps://rabbit"
+    assert dial_url("amqp://rabbit", None) == "amqp://rabbit"
+
+
+async def test_a_broker_that_never_answers_is_one_clear_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = BrokerConfig(f"amqp://guest:secret@127.0.0.1:{port}/", timedelta(seconds=10))
+    with pytest.raises(BrokerError, match=r"couldn't connect to the jobs broker") as raised:
+        await connect(config, attempts=2)
+    assert "secret" not in str(raised.value)

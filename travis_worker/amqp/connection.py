@@ -7,14 +7,18 @@ running (travis-ci/worker exits instead).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection, ExchangeType
+
+from travis_worker.backoff import Backoff, retry
+from travis_worker.errors import BrokerError
+from travis_worker.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -52,32 +56,50 @@ def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
     return None
 
 
+def dial_url(uri: str, context: ssl.SSLContext | None) -> str:
+    """The URI to dial. With a TLS context an `amqp://` URI is dialled with TLS on its own
+    port (5672 unless given), as travis-ci/worker does whenever CA certificates are set."""
+    parts = urlsplit(uri)
+    if context is None or parts.scheme != "amqp":
+        return uri
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{userinfo}{at}{host}:{parts.port or 5672}"
+    return urlunsplit(parts._replace(scheme="amqps", netloc=netloc))
+
+
 async def connect(
     config: BrokerConfig, *, attempts: int = 30, name: str = "jobs"
 ) -> AbstractRobustConnection:
-    """Connect, retrying while the broker is not up yet (a host booting with its broker)."""
+    """Connect, retrying while the broker is not up yet (a host booting with its broker).
+    Raises BrokerError when it never answers."""
     context = tls_context(config)
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return await aio_pika.connect_robust(
-                config.uri,
-                ssl=context is not None,
-                ssl_context=context,
-                heartbeat=max(1, int(config.heartbeat.total_seconds())),
-                reconnect_interval=RECONNECT_INTERVAL,
-                client_properties={"connection_name": f"travis-worker {name}"},
-            )
-        except (OSError, aio_pika.exceptions.AMQPError) as exc:
-            if attempt == attempts:
-                raise
-            logger.warning(
-                "amqp connection failed, retrying",
-                extra={"fields": {"connection": name, "attempt": attempt, "err": str(exc)}},
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")
+
+    async def dial() -> AbstractRobustConnection:
+        return await aio_pika.connect_robust(
+            dial_url(config.uri, context),
+            ssl_context=context,
+            heartbeat=max(1, int(config.heartbeat.total_seconds())),
+            reconnect_interval=RECONNECT_INTERVAL,
+            client_properties={"connection_name": f"travis-worker {name}"},
+        )
+
+    def log_retry(error: Exception, pause: float) -> None:
+        fields = {"connection": name, "err": str(error), "retry_in": round(pause, 2)}
+        logger.warning("amqp connection failed, retrying", extra={"fields": fields})
+
+    try:
+        return await retry(
+            dial,
+            retry_on=(OSError, aio_pika.exceptions.AMQPError),
+            backoff=Backoff(initial=0.5, multiplier=2),
+            attempts=attempts,
+            on_retry=log_retry,
+        )
+    except (OSError, aio_pika.exceptions.AMQPError) as exc:
+        where = redact_url(config.uri)
+        raise BrokerError(f"couldn't connect to the {name} broker at {where}: {exc}") from exc
 
 
 async def declare_log_topology(channel: AbstractChannel, *, sharded: bool) -> None:

@@ -3,7 +3,6 @@ acknowledgement of its delivery (travis-ci/worker `amqp_job.go`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from travis_worker import gojson
 from travis_worker.amqp.logwriter import AmqpLogWriter, PartPublisher
 from travis_worker.amqp.publishers import PublishError, StatePublisher
 from travis_worker.amqp.redelivery import DeliveryKey
+from travis_worker.backoff import Backoff, retry
 from travis_worker.errors import AckError, WorkerError
 from travis_worker.job import FinishState, JobPayload, LogWriter, StartAttributes
 
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # A state update that the broker does not take is retried this long (a broker restart
 # takes seconds) before the delivery is left to be redelivered.
 STATE_UPDATE_RETRY_SECONDS = 120.0
+PUBLISH_BACKOFF = Backoff(initial=0.25, multiplier=2, max_interval=5.0)
 
 
 class AmqpJob:
@@ -167,16 +168,15 @@ class AmqpJob:
         # Go marshals this body from a map, hence sorted keys.
         body = gojson.dumps(self.state_body(state), sort_keys=True)
         self._state_count += 1
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + retry_for
-        delay = 0.25
-        while True:
-            try:
-                await self._state_publisher.publish(body, event_type)
-                return
-            except PublishError:
-                if loop.time() >= give_up_at:
-                    raise
-                logger.warning("state update not published, retrying", exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        def log_retry(error: Exception, pause: float) -> None:
+            fields = {"state": state, "err": str(error), "retry_in": round(pause, 2)}
+            logger.warning("state update not published, retrying", extra={"fields": fields})
+
+        await retry(
+            lambda: self._state_publisher.publish(body, event_type),
+            retry_on=PublishError,
+            backoff=PUBLISH_BACKOFF,
+            give_up_after=retry_for,
+            on_retry=log_retry,
+        )

@@ -65,7 +65,11 @@ class AmqpJobSource:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=1)
         stream = AmqpJobStream(self, channel, self._config)
-        await stream.start()
+        try:
+            await stream.start()
+        except BaseException:
+            await channel.close()
+            raise
         return stream
 
     async def to_job(self, message: AbstractIncomingMessage) -> AmqpJob | None:
