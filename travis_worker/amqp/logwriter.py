@@ -80,10 +80,6 @@ class AmqpLogWriter:
     def closed(self) -> bool:
         return self._closed
 
-    @property
-    def parts_published(self) -> int:
-        return self._next_number - len(self._outbox)
-
     def mark_started(self, meta: LogMeta) -> None:
         self._meta = meta
 

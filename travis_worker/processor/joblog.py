@@ -24,7 +24,6 @@ class JobLog:
         self.bytes_written = 0
         self.max_length_reached = asyncio.Event()
         self.silent = asyncio.Event()
-        self.first_output = asyncio.Event()
         self._last_write = asyncio.get_running_loop().time()
         self._silence_watch: asyncio.Task[None] | None = None
 
@@ -58,10 +57,6 @@ class JobLog:
     def mark_started(self, meta: LogMeta) -> None:
         self.writer.mark_started(meta)
 
-    def mark_first_output(self) -> None:
-        if not self.first_output.is_set():
-            self.first_output.set()
-
     def start_silence_watch(self) -> None:
         self._last_write = asyncio.get_running_loop().time()
         self._silence_watch = asyncio.create_task(self._watch_silence(), name="log-silence")
@@ -90,10 +85,11 @@ class ScriptOutput:
         self._backend = backend
         self._zone = zone
         self._started = asyncio.get_running_loop().time()
+        self._first = True
 
     async def write(self, data: bytes) -> None:
-        if not self._log.first_output.is_set():
-            self._log.mark_first_output()
+        if self._first:
+            self._first = False
             elapsed = asyncio.get_running_loop().time() - self._started
             metrics.BOOT_PHASE.labels("first_log_byte", self._backend, self._zone).observe(elapsed)
         await self._log.write(data)
