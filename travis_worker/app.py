@@ -17,6 +17,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from travis_worker import GENERATED, REVISION, __version__
+from travis_worker.amqp.connection import BrokerConfig
+from travis_worker.amqp.setup import AmqpSetup, open_amqp_source
+from travis_worker.amqp.source import AmqpSourceConfig
 from travis_worker.backends import create_provider
 from travis_worker.backends.base import Provider, ProviderContext
 from travis_worker.buildscript import BuildApiClient, BuildApiConfig, ScriptGenerator
@@ -78,6 +81,37 @@ def build_api_config(settings: Settings) -> BuildApiConfig:
         cache_s3_bucket=settings.build_cache_s3_bucket,
         cache_s3_access_key_id=settings.build_cache_s3_access_key_id,
         cache_s3_secret_access_key=settings.build_cache_s3_secret_access_key,
+    )
+
+
+def amqp_setup(settings: Settings) -> AmqpSetup:
+    if not settings.queue_name:
+        raise ConfigError("queue-name is not set (TRAVIS_WORKER_QUEUE_NAME)")
+    logs_broker = None
+    if settings.logs_amqp_uri:
+        logs_broker = BrokerConfig(
+            settings.logs_amqp_uri,
+            settings.amqp_heartbeat,
+            settings.logs_amqp_tls_cert,
+            settings.logs_amqp_tls_cert_path,
+            settings.amqp_insecure,
+        )
+    return AmqpSetup(
+        jobs_broker=BrokerConfig(
+            settings.amqp_uri,
+            settings.amqp_heartbeat,
+            settings.amqp_tls_cert,
+            settings.amqp_tls_cert_path,
+            settings.amqp_insecure,
+        ),
+        logs_broker=logs_broker,
+        source=AmqpSourceConfig(
+            queue_name=settings.queue_name,
+            consumer_priority=settings.amqp_consumer_priority,
+            start_defaults=start_defaults(settings),
+        ),
+        sharded_logs=settings.rabbitmq_sharding,
+        state_update_pool_size=settings.state_update_pool_size,
     )
 
 
@@ -164,13 +198,8 @@ class WorkerApp:
         sources: list[JobSource] = []
         for queue_type in self.settings.queue_types:
             if queue_type == "amqp":
-                from travis_worker.amqp.setup import open_amqp_source
-
-                sources.append(
-                    await open_amqp_source(
-                        self.settings, self.broadcaster, stack, start_defaults(self.settings)
-                    )
-                )
+                setup = amqp_setup(self.settings)
+                sources.append(await open_amqp_source(setup, self.broadcaster, stack))
             elif queue_type == "file":
                 sources.append(
                     FileJobSource(

@@ -1,9 +1,10 @@
-"""Wiring of the AMQP job source from Settings: connections, declarations, publishers and
-the command consumer, each closed in reverse order by the caller's exit stack."""
+"""Wiring of the AMQP job source: connections, declarations, publishers and the command
+consumer, each closed in reverse order by the caller's exit stack."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from travis_worker.amqp.commands import CommandConsumer
 from travis_worker.amqp.connection import (
@@ -15,66 +16,44 @@ from travis_worker.amqp.connection import (
 from travis_worker.amqp.publishers import LogPartPublisher, StatePublisher
 from travis_worker.amqp.source import AmqpJobSource, AmqpSourceConfig
 from travis_worker.cancellation import CancellationBroadcaster
-from travis_worker.config import Settings
-from travis_worker.errors import ConfigError
-from travis_worker.job import StartDefaults
+
+
+@dataclass(frozen=True)
+class AmqpSetup:
+    jobs_broker: BrokerConfig
+    logs_broker: BrokerConfig | None
+    """A separate broker for log parts, or None to publish them on the jobs broker."""
+    source: AmqpSourceConfig
+    sharded_logs: bool = False
+    state_update_pool_size: int = 3
 
 
 async def open_amqp_source(
-    settings: Settings,
-    broadcaster: CancellationBroadcaster,
-    stack: AsyncExitStack,
-    defaults: StartDefaults,
+    setup: AmqpSetup, broadcaster: CancellationBroadcaster, stack: AsyncExitStack
 ) -> AmqpJobSource:
-    if not settings.queue_name:
-        raise ConfigError("queue-name is not set (TRAVIS_WORKER_QUEUE_NAME)")
-    jobs = await connect(
-        BrokerConfig(
-            settings.amqp_uri,
-            settings.amqp_heartbeat,
-            settings.amqp_tls_cert,
-            settings.amqp_tls_cert_path,
-            settings.amqp_insecure,
-        )
-    )
+    jobs = await connect(setup.jobs_broker)
     stack.push_async_callback(jobs.close)
-    separate_logs = bool(settings.logs_amqp_uri)
     await declare_topology(
         jobs,
-        queue_name=settings.queue_name,
-        sharded=settings.rabbitmq_sharding,
-        with_logs=not separate_logs,
+        queue_name=setup.source.queue_name,
+        sharded=setup.sharded_logs,
+        with_logs=setup.logs_broker is None,
     )
     logs = jobs
-    if separate_logs:
-        logs = await connect(
-            BrokerConfig(
-                settings.logs_amqp_uri,
-                settings.amqp_heartbeat,
-                settings.logs_amqp_tls_cert,
-                settings.logs_amqp_tls_cert_path,
-                settings.amqp_insecure,
-            ),
-            name="logs",
-        )
+    if setup.logs_broker is not None:
+        logs = await connect(setup.logs_broker, name="logs")
         stack.push_async_callback(logs.close)
         channel = await logs.channel()
-        await declare_log_topology(channel, sharded=settings.rabbitmq_sharding)
+        await declare_log_topology(channel, sharded=setup.sharded_logs)
         await channel.close()
 
-    state_publisher = StatePublisher(jobs, settings.state_update_pool_size)
+    state_publisher = StatePublisher(jobs, setup.state_update_pool_size)
     await state_publisher.open()
     stack.push_async_callback(state_publisher.close)
-    log_publisher = LogPartPublisher(logs, sharded=settings.rabbitmq_sharding)
+    log_publisher = LogPartPublisher(logs, sharded=setup.sharded_logs)
     await log_publisher.open()
     stack.push_async_callback(log_publisher.close)
     commands = CommandConsumer(jobs, broadcaster)
     await commands.start()
     stack.push_async_callback(commands.close)
-
-    config = AmqpSourceConfig(
-        queue_name=settings.queue_name,
-        consumer_priority=settings.amqp_consumer_priority,
-        start_defaults=defaults,
-    )
-    return AmqpJobSource(jobs, config, state_publisher, log_publisher)
+    return AmqpJobSource(jobs, setup.source, state_publisher, log_publisher)
