@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid as uuidlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from travis_worker.errors import ConfigError, PayloadError
 from travis_worker.job import (
     FinishState,
     Job,
+    JobData,
     JobPayload,
     LogWriter,
     StartAttributes,
@@ -43,7 +43,7 @@ CREATED, RECEIVED, STARTED, FINISHED, LOG = (
 )
 
 
-class FileJob:
+class FileJob(JobData):
     source_name = "file"
 
     def __init__(
@@ -54,22 +54,10 @@ class FileJob:
         raw: dict[str, Any],
         attrs: StartAttributes,
     ) -> None:
+        super().__init__(payload, raw, attrs)
         self._queue_dir = queue_dir
         self._name = name
-        self._payload = payload
-        self._attrs = attrs
         self._where = RECEIVED
-        self.raw_payload = raw
-        self.uuid = payload.uuid or str(uuidlib.uuid4())
-        self.instance_id: str | None = None
-
-    @property
-    def payload(self) -> JobPayload:
-        return self._payload
-
-    @property
-    def start_attributes(self) -> StartAttributes:
-        return self._attrs
 
     def _move(self, stage: str) -> None:
         source = self._queue_dir / self._where / f"{self._name}.json"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
+from uuid import uuid4
 
 from pydantic import (
     BaseModel,
@@ -227,6 +228,28 @@ class StartAttributes:
         attrs.group = attrs.group or defaults.group
         attrs.os = attrs.os or defaults.os
         return attrs
+
+
+class JobData:
+    """What every kind of job holds: the typed payload, the raw payload forwarded to the
+    build API, the start attributes, the request UUID and, once started, the instance id."""
+
+    def __init__(
+        self, payload: JobPayload, raw_payload: dict[str, Any], start_attributes: StartAttributes
+    ) -> None:
+        self._payload = payload
+        self.raw_payload = raw_payload
+        self._start_attributes = start_attributes
+        self.uuid = payload.uuid or str(uuid4())
+        self.instance_id: str | None = None
+
+    @property
+    def payload(self) -> JobPayload:
+        return self._payload
+
+    @property
+    def start_attributes(self) -> StartAttributes:
+        return self._start_attributes
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import sys
-import uuid as uuidlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +21,7 @@ from travis_worker.config import Settings
 from travis_worker.errors import ConfigError, PayloadError
 from travis_worker.job import (
     FinishState,
+    JobData,
     JobPayload,
     StartAttributes,
     error_job,
@@ -33,7 +33,7 @@ from travis_worker.processor.processor import new_processor_id
 from travis_worker.streamlog import StreamLogWriter
 
 
-class TerminalJob:
+class TerminalJob(JobData):
     """A job read from a file whose state updates are printed instead of published."""
 
     source_name = "file"
@@ -41,21 +41,9 @@ class TerminalJob:
     def __init__(
         self, payload: JobPayload, raw: dict[str, Any], attrs: StartAttributes, out: BinaryIO
     ) -> None:
-        self._payload = payload
-        self._attrs = attrs
+        super().__init__(payload, raw, attrs)
         self._out = out
-        self.raw_payload = raw
-        self.uuid = payload.uuid or str(uuidlib.uuid4())
-        self.instance_id: str | None = None
         self.states: list[str] = []
-
-    @property
-    def payload(self) -> JobPayload:
-        return self._payload
-
-    @property
-    def start_attributes(self) -> StartAttributes:
-        return self._attrs
 
     def _report(self, state: str) -> None:
         self.states.append(state)

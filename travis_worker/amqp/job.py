@@ -16,7 +16,7 @@ from travis_worker.amqp.publishers import PublishError, StatePublisher
 from travis_worker.amqp.redelivery import DeliveryKey
 from travis_worker.backoff import Backoff, retry
 from travis_worker.errors import AckError, WorkerError
-from travis_worker.job import FinishState, JobPayload, LogWriter, StartAttributes
+from travis_worker.job import FinishState, JobData, JobPayload, LogWriter, StartAttributes
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ STATE_UPDATE_RETRY_SECONDS = 120.0
 PUBLISH_BACKOFF = Backoff(initial=0.25, multiplier=2, max_interval=5.0)
 
 
-class AmqpJob:
+class AmqpJob(JobData):
     """One delivery. Exactly one of finish() or requeue() acknowledges it."""
 
     source_name = "amqp"
@@ -38,17 +38,12 @@ class AmqpJob:
         raw_payload: dict[str, Any],
         start_attributes: StartAttributes,
         *,
-        uuid: str,
         state_publisher: StatePublisher,
         log_publisher: PartPublisher,
         on_settled: Callable[..., None] = lambda job_id, **_: None,
     ) -> None:
+        super().__init__(payload, raw_payload, start_attributes)
         self._message = message
-        self._payload = payload
-        self.raw_payload = raw_payload
-        self._start_attributes = start_attributes
-        self.uuid = uuid
-        self.instance_id: str | None = None
         self._state_publisher = state_publisher
         self._log_publisher = log_publisher
         self._on_settled = on_settled
@@ -57,14 +52,6 @@ class AmqpJob:
         self._started_at: datetime | None = None
         self._finished_at: datetime | None = None
         self._settled = False
-
-    @property
-    def payload(self) -> JobPayload:
-        return self._payload
-
-    @property
-    def start_attributes(self) -> StartAttributes:
-        return self._start_attributes
 
     @property
     def settled(self) -> bool:

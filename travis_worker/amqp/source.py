@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from aio_pika.abc import (
@@ -95,7 +94,6 @@ class AmqpJobSource:
             parsed.payload,
             parsed.raw,
             attrs,
-            uuid=parsed.payload.uuid or str(uuidlib.uuid4()),
             state_publisher=self._state_publisher,
             log_publisher=self._log_publisher,
             on_settled=self.running.settled,
