@@ -60,6 +60,8 @@ class Faults:
     wait_timeout: float = 120.0
     """zoneOperations.wait answers after this long even if the operation is not done."""
     delete_delay: float = 0.0
+    insert_delay: float = 0.0
+    """Seconds an insert request takes before it is carried out and answered (a slow API)."""
     operation_errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """zone → error items that every insert operation in that zone ends with."""
     lose_insert_responses: int = 0

@@ -95,6 +95,7 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
 
     async def instances_insert(request: web.Request) -> web.Response:
         body = await request.json()
+        await asyncio.sleep(fake.faults.insert_delay)
         return fake.insert(request.match_info["zone"], body, request.query.get("requestId"))
 
     async def instances_get(request: web.Request) -> web.Response:

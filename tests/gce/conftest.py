@@ -3,6 +3,7 @@ and sshd "VMs" (real OpenSSH on 127.x.y.z:22, needs root)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -92,6 +93,13 @@ async def make_provider(compute: ComputeFake) -> AsyncIterator[ProviderFactory]:
     yield make
     for provider in made:
         await provider.close()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Until `condition()` holds (what a background task, e.g. a deletion, brings about)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
 
 
 def job_attrs(**changes: Any) -> StartAttributes:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.gce.conftest import Recorder, job_attrs
+from tests.gce.conftest import Recorder, eventually, job_attrs
 from travis_worker.backends.base import ProgressState
 from travis_worker.errors import InstanceStartError, JobAbortError, StaleVMError
 from travis_worker.job import VmConfig
@@ -247,17 +247,40 @@ async def test_vm_that_never_answers_ssh_fails_the_start_and_is_deleted(compute,
     with pytest.raises(InstanceStartError, match="never accepted SSH"):
         await provider.start(job_attrs(), record)
     assert time.monotonic() - started < 5
-    assert compute.instances == {} and len(compute.deletes) == 1
     assert record.messages[-1] == "could not connect over ssh"
+    await eventually(lambda: compute.instances == {} and len(compute.deletes) == 1)
 
 
-async def test_startup_timeout_cancels_the_start_and_deletes_the_vm(compute, make_provider):
+async def test_startup_timeout_returns_at_once_and_the_vm_is_deleted_after(compute, make_provider):
     provider = await make_provider()
     compute.faults.boot_delay = 30  # the insert operation never finishes in time
+    compute.faults.delete_delay = 2.0  # GCE takes 30-90 s to delete a VM
+    started = time.monotonic()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.5):
             await provider.start(job_attrs(), Recorder())
-    assert len(compute.deletes) == 1
+    assert time.monotonic() - started < 1.5  # the deletion was not waited for
+    await eventually(lambda: len(compute.deletes) == 1)  # it goes on in the background
+    assert compute.instances != {}  # (GCE is still deleting)
+    await provider.close()  # and the provider waits for it
+    assert compute.instances == {}
+
+
+async def test_a_start_cancelled_mid_insert_leaves_no_vm_behind(compute, make_provider):
+    provider = await make_provider()
+    compute.faults.insert_delay = 1.5  # the insert lands after the start is cancelled
+    start = asyncio.ensure_future(provider.start(job_attrs(), Recorder()))
+    await eventually(lambda: compute.count("instances.insert") == 1)
+    cancelled_at = time.monotonic()
+    start.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await start
+    assert time.monotonic() - cancelled_at < 0.5  # not held until the insert's answer
+    assert compute.inserts == []  # still on the wire
+
+    await provider.close()  # waits for the insert to land, then deletes the VM
+    assert len(compute.inserts) == 1, "close() returned before the insert landed"
+    assert [delete.name for delete in compute.deletes] == [compute.inserts[0].name]
     assert compute.instances == {}
 
 

@@ -14,7 +14,6 @@ Settings: `gce_config`; API calls: `gce_api`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -232,7 +231,7 @@ class GceProvider:
             observe("ssh_ready", zone, ready_at)
         except BaseException:
             if boot.zone is not None:
-                await self._discard(boot.zone, name)
+                self._discard(boot.zone, name)
             raise
         return GceInstance(
             api=self.api,
@@ -329,14 +328,12 @@ class GceProvider:
             raise InstanceStartError(f"no image found with filter name eq {pattern}")
         return max(images, key=lambda image: image.name)
 
-    async def _discard(self, zone: str, name: str) -> None:
-        """Delete what a failed or cancelled start may have left, without being cut short."""
-        deletion = self.cleanups.spawn(
-            delete_vm(self.api, self.config, zone, name), f"delete {name}"
-        )
-        # A failed deletion is logged by Cleanups; the start's own error is what matters here.
-        with contextlib.suppress(Exception):
-            await asyncio.shield(deletion)
+    def _discard(self, zone: str, name: str) -> None:
+        """Delete what a failed or cancelled start may have left, in the background: with
+        its operation a deletion takes 30-90 s on GCE, which must not hold up the start's
+        unwinding (a cancelled step has to stop promptly). close() waits for it, and the
+        deletion itself waits for an insert of the VM still on the wire (gce_api)."""
+        self.cleanups.spawn(delete_vm(self.api, self.config, zone, name), f"delete {name}")
 
     async def close(self) -> None:
         await self.cleanups.wait(DELETE_SECONDS)

@@ -92,6 +92,8 @@ class ComputeApi:
         self.request_timeout = request_timeout
         # Sized for many jobs at once: an operation wait holds its thread for up to 2 min.
         self._threads = concurrent.futures.ThreadPoolExecutor(threads, "compute-api")
+        # Inserts whose request is still on the wire, by (zone, VM name); see _insert_answered.
+        self._inserting: dict[tuple[str, str], asyncio.Future[Any]] = {}
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
         kwargs = {"credentials": credentials, "client_options": options, "transport": "rest"}
         self._instances = compute_v1.InstancesClient(**kwargs)
@@ -179,7 +181,8 @@ class ComputeApi:
             request_id=request_id,
         )
         call = partial(self._instances.insert_unary, request=request, **self._options())
-        return str((await self._call("instances.insert", call, finish=True)).name)
+        landing = (zone, str(body.get("name", "")))
+        return str((await self._call("instances.insert", call, landing=landing)).name)
 
     async def wait_operation(self, zone: str, name: str) -> Operation:
         """The zone operation once DONE, or as it is after GCE's wait limit (~2 min)."""
@@ -210,6 +213,7 @@ class ComputeApi:
     async def delete_instance(self, zone: str, name: str) -> str | None:
         """Request deletion; returns the operation name, or None if the instance is gone.
         Never rate limited: deleting is what stops the spending."""
+        await self._insert_answered(zone, name)
         call = partial(
             self._instances.delete_unary,
             project=self.project,
@@ -246,12 +250,18 @@ class ComputeApi:
     # --- plumbing --------------------------------------------------------------------
 
     async def _call(
-        self, method: str, call: Callable[[], T], *, limited: bool = True, finish: bool = False
+        self,
+        method: str,
+        call: Callable[[], T],
+        *,
+        limited: bool = True,
+        landing: tuple[str, str] | None = None,
     ) -> T:
         """Run one API method with rate limiting, counting, translation and retries.
 
-        `finish=True` (inserts): if the caller is cancelled mid-request, the request is
-        still waited for, so that whoever cleans up after the caller knows it landed.
+        `landing` (inserts: the zone and name of the VM): a caller cancelled mid-request
+        leaves at once, while the request runs on in its thread and is kept track of, so
+        that a delete of that VM waits for its answer.
         """
         started = time.monotonic()
         delays = self.retry.delays()
@@ -260,7 +270,7 @@ class ComputeApi:
                 await self.limiter.wait()
             cause: BaseException
             try:
-                result = await self._in_thread(call, finish)
+                result = await self._in_thread(call, landing)
             except (google_errors.GoogleAPICallError, requests.RequestException) as exc:
                 error, cause = ComputeApiError.from_exception(method, exc), exc
             except auth_errors.GoogleAuthError as exc:
@@ -281,18 +291,30 @@ class ComputeApi:
             )
             await asyncio.sleep(delay)
 
-    async def _in_thread(self, call: Callable[[], T], finish: bool) -> T:
+    async def _in_thread(self, call: Callable[[], T], landing: tuple[str, str] | None) -> T:
         # The call runs in the caller's context (as asyncio.to_thread does), so its HTTP
         # request joins the job's trace and its log lines keep the job's fields.
         context = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
-        if not finish:
+        if landing is None:
             return await future
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future], timeout=self.request_timeout)
-            raise
+        # A thread cannot be stopped: a cancelled caller leaves it running (shield), and
+        # whoever deletes the VM waits for its answer instead of the caller.
+        self._inserting[landing] = future
+        future.add_done_callback(lambda _: self._insert_done(landing, future))
+        return await asyncio.shield(future)
+
+    def _insert_done(self, landing: tuple[str, str], future: asyncio.Future[Any]) -> None:
+        if self._inserting.get(landing) is future:
+            del self._inserting[landing]
+
+    async def _insert_answered(self, zone: str, name: str) -> None:
+        """Wait (up to a request's timeout) for an insert of this VM still on the wire.
+        Deleted before that insert lands, the VM would answer 404 ("already gone") and
+        appear a moment later, left running."""
+        inserting = self._inserting.get((zone, name))
+        if inserting is not None:
+            await asyncio.wait([inserting], timeout=self.request_timeout)
 
 
 def _widen_connection_pool(client: Any, size: int) -> None:
