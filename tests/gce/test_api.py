@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
 
 from tests.fakes.compute_api import ComputeFake
+from tests.gce.conftest import eventually
 from travis_worker import metrics
 from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
 from travis_worker.backends.gce_api_types import ComputeApiError
+from travis_worker.backends.gce_auth import build_credentials
 from travis_worker.ratelimit import LocalRateLimiter
 
 BODY = {
@@ -132,3 +135,48 @@ async def test_deletes_are_never_held_back_by_the_rate_limit(compute_only):
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(api.get_zone("us-central1-a"), 0.3)
     await api.close()
+
+
+@asynccontextmanager
+async def waiting_boots(api: ComputeApi, count: int) -> AsyncIterator[list[asyncio.Future[object]]]:
+    """`count` VMs inserted at once, each with a zoneOperations.wait on its insert; the
+    waits are seen to their end, so that no thread is left blocked after the test."""
+    inserts = [
+        api.insert_instance("us-central1-a", {**BODY, "name": f"vm-{n}"}, f"request-{n}")
+        for n in range(count)
+    ]
+    operations = await asyncio.gather(*inserts)
+    waits = [
+        asyncio.ensure_future(api.wait_operation("us-central1-a", name)) for name in operations
+    ]
+    try:
+        yield waits
+    finally:
+        await asyncio.gather(*waits)
+
+
+@pytest.mark.timeout(20)
+async def test_a_delete_goes_out_while_every_api_thread_waits_for_an_operation(compute_only):
+    credentials = build_credentials(None, compute_only.endpoint)
+    api = ComputeApi(compute_only.project, credentials, endpoint=compute_only.endpoint, threads=4)
+    compute_only.seed_instance("finished-job", "us-central1-b")
+    compute_only.faults.boot_delay = 1.0  # each wait holds its thread this long
+    try:
+        async with waiting_boots(api, 4) as waits:
+            await eventually(lambda: compute_only.count("zoneOperations.wait") == 4)
+            started = time.monotonic()
+            assert await api.delete_instance("us-central1-b", "finished-job") is not None
+            assert time.monotonic() - started < 0.5
+            assert not any(wait.done() for wait in waits)
+    finally:
+        await api.close()
+
+
+@pytest.mark.timeout(20)
+async def test_ninety_boots_waiting_at_once_leave_room_for_other_calls(api, compute_only):
+    compute_only.faults.boot_delay = 2.0
+    async with waiting_boots(api, 90):  # the production pool: every job booting at once
+        await eventually(lambda: compute_only.count("zoneOperations.wait") == 90, timeout=1.5)
+        started = time.monotonic()
+        await api.get_zone("us-central1-a")
+        assert time.monotonic() - started < 0.5

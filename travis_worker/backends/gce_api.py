@@ -1,7 +1,8 @@
 """A thin async wrapper around the google-cloud-compute clients.
 
-The clients are synchronous (requests), so every call runs on a thread pool of its own and
-the event loop never blocks. At this boundary:
+The clients are synchronous (requests), so every call runs on a thread pool and the event
+loop never blocks. Delete requests have a pool of their own, so that they never queue
+behind the long operation waits (up to 2 min each) that fill the main one. At this boundary:
 
 * every call but a delete first waits for the rate limiter (a delete must never be held
   back: it is what stops the spending);
@@ -56,6 +57,13 @@ T = TypeVar("T")
 # GCE answers zoneOperations.wait after at most 2 minutes; a little more on our side means
 # our own timeout only fires when the connection is really stuck.
 WAIT_CALL_SECONDS = 150.0
+# Each job holds a thread in an operation wait while its VM boots, and again while its VM is
+# deleted; at the production pool size of 90 a burst of both may coincide: 2 × 90, plus room
+# for the short calls (lookups, preemption checks). Idle threads are not kept.
+API_THREADS = 192
+# Delete requests only: each takes about a second (never an operation wait), so a few threads
+# get a burst of 90 out within seconds.
+DELETE_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -83,15 +91,18 @@ class ComputeApi:
         endpoint: str = "",
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
-        threads: int = 64,
+        threads: int = API_THREADS,
+        delete_threads: int = DELETE_THREADS,
         request_timeout: float = 60.0,
     ) -> None:
         self.project = project
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self.request_timeout = request_timeout
-        # Sized for many jobs at once: an operation wait holds its thread for up to 2 min.
         self._threads = concurrent.futures.ThreadPoolExecutor(threads, "compute-api")
+        self._delete_threads = concurrent.futures.ThreadPoolExecutor(
+            delete_threads, "compute-delete"
+        )
         # Inserts whose request is still on the wire, by (zone, VM name); see _insert_answered.
         self._inserting: dict[tuple[str, str], asyncio.Future[Any]] = {}
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
@@ -104,8 +115,8 @@ class ComputeApi:
         self._subnetworks = compute_v1.SubnetworksClient(**kwargs)
         self._machine_types = compute_v1.MachineTypesClient(**kwargs)
         self._images = compute_v1.ImagesClient(**kwargs)
-        for client in (self._instances, self._zone_operations):
-            _widen_connection_pool(client, threads)
+        _widen_connection_pool(self._instances, threads + delete_threads)
+        _widen_connection_pool(self._zone_operations, threads)
 
     @classmethod
     async def create(
@@ -122,7 +133,8 @@ class ComputeApi:
         return cls(project, credentials, endpoint=endpoint, limiter=limiter, retry=retry)
 
     async def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._threads, self._delete_threads):
+            pool.shutdown(wait=False, cancel_futures=True)
         if self.limiter is not None:
             await self.limiter.close()
 
@@ -222,7 +234,9 @@ class ComputeApi:
             **self._options(),
         )
         try:
-            found = await self._call("instances.delete", call, limited=False)
+            found = await self._call(
+                "instances.delete", call, limited=False, threads=self._delete_threads
+            )
         except ComputeApiError as exc:
             if exc.code == 404:
                 return None
@@ -256,6 +270,7 @@ class ComputeApi:
         *,
         limited: bool = True,
         landing: tuple[str, str] | None = None,
+        threads: concurrent.futures.Executor | None = None,
     ) -> T:
         """Run one API method with rate limiting, counting, translation and retries.
 
@@ -270,7 +285,7 @@ class ComputeApi:
                 await self.limiter.wait()
             cause: BaseException
             try:
-                result = await self._in_thread(call, landing)
+                result = await self._in_thread(call, landing, threads or self._threads)
             except (google_errors.GoogleAPICallError, requests.RequestException) as exc:
                 error, cause = ComputeApiError.from_exception(method, exc), exc
             except auth_errors.GoogleAuthError as exc:
@@ -291,11 +306,16 @@ class ComputeApi:
             )
             await asyncio.sleep(delay)
 
-    async def _in_thread(self, call: Callable[[], T], landing: tuple[str, str] | None) -> T:
+    async def _in_thread(
+        self,
+        call: Callable[[], T],
+        landing: tuple[str, str] | None,
+        threads: concurrent.futures.Executor,
+    ) -> T:
         # The call runs in the caller's context (as asyncio.to_thread does), so its HTTP
         # request joins the job's trace and its log lines keep the job's fields.
         context = contextvars.copy_context()
-        future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
+        future = asyncio.get_running_loop().run_in_executor(threads, context.run, call)
         if landing is None:
             return await future
         # A thread cannot be stopped: a cancelled caller leaves it running (shield), and
