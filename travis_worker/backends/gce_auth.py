@@ -38,7 +38,7 @@ def build_credentials(account_info: Mapping[str, Any] | None, endpoint: str = ""
                 {"token_uri": DEFAULT_TOKEN_URI, **account_info}, scopes=SCOPES
             )
         except (ValueError, KeyError) as exc:
-            raise ConfigError(f"invalid TRAVIS_WORKER_GCE_ACCOUNT_JSON: {exc}") from exc
+            raise ConfigError(f"invalid service account key (ACCOUNT_JSON): {exc}") from exc
     if endpoint:
         return AnonymousCredentials()  # type: ignore[no-untyped-call]
     try:

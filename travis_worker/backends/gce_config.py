@@ -196,29 +196,38 @@ class _Keys:
         return value
 
     def account(self) -> Mapping[str, Any] | None:
-        raw = self.keys.get("ACCOUNT_JSON", "").strip()
-        if not raw:
-            return None
-        # Inline JSON is a secret: errors name the variable but never echo its value.
-        where = f"{PREFIX}ACCOUNT_JSON"
-        if not raw.startswith("{"):
-            try:
-                text = Path(raw).read_text()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {where} file {raw!r}: {exc.strerror}") from exc
-            where = f"{where} file {raw!r}"
-        else:
-            text = raw
+        return read_account_json(self.keys.get("ACCOUNT_JSON", ""), f"{PREFIX}ACCOUNT_JSON")
+
+
+def read_account_json(raw: str, variable: str) -> dict[str, Any] | None:
+    """A service account key given in `variable`, inline (JSON starting with `{`) or as a
+    file path, parsed and checked for what credentials need; None when `raw` is empty.
+
+    The worker and the reaper both take one. Inline JSON is a secret: errors name the
+    variable (and a file's path) but never echo its value.
+    """
+    raw = raw.strip()
+    if not raw:
+        return None
+    where = variable
+    if not raw.startswith("{"):
         try:
-            info = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where} is not valid JSON ({exc.msg})") from exc
-        if not isinstance(info, dict):
-            raise ConfigError(f"{where} is not a JSON object")
-        missing = [name for name in ("client_email", "private_key") if not info.get(name)]
-        if missing:
-            raise ConfigError(f"{where} lacks {' and '.join(missing)}")
-        return info
+            text = Path(raw).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {where} file {raw!r}: {exc.strerror}") from exc
+        where = f"{where} file {raw!r}"
+    else:
+        text = raw
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where} is not valid JSON ({exc.msg})") from exc
+    if not isinstance(info, dict):
+        raise ConfigError(f"{where} is not a JSON object")
+    missing = [name for name in ("client_email", "private_key") if not info.get(name)]
+    if missing:
+        raise ConfigError(f"{where} lacks {' and '.join(missing)}")
+    return info
 
 
 def image_table(keys: Mapping[str, str]) -> dict[str, str]:

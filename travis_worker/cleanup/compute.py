@@ -10,15 +10,14 @@ reaper's service account exactly these (tests/deploy/test_permissions.py).
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
 from travis_worker.backends.gce_api_types import InstanceInfo
 from travis_worker.backends.gce_auth import probe_metadata
-from travis_worker.cleanup.config import CleanupConfig
+from travis_worker.backends.gce_config import read_account_json
+from travis_worker.cleanup.config import CleanupConfig, env_name
 from travis_worker.cleanup.policy import JobVm
 from travis_worker.errors import ConfigError
 from travis_worker.ratelimit import RateLimiter
@@ -59,26 +58,9 @@ def job_vm(info: InstanceInfo) -> JobVm:
     )
 
 
-def _account_info(raw: str) -> dict[str, Any] | None:
-    """ACCOUNT_JSON: inline JSON (starts with `{`) or a file path. Never echoed: a secret."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    where = "TRAVIS_WORKER_CLEANUP_ACCOUNT_JSON"
-    try:
-        info = json.loads(raw if raw.startswith("{") else Path(raw).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {where} file {raw!r}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where} is not valid JSON ({exc.msg})") from exc
-    if not isinstance(info, dict):
-        raise ConfigError(f"{where} is not a JSON object")
-    return info
-
-
 async def connect(config: CleanupConfig, limiter: RateLimiter) -> ComputeApi:
     """A ComputeApi for the configured project (the metadata server's project on GCE)."""
-    account = _account_info(config.account_json)
+    account = read_account_json(config.account_json, env_name("account_json"))
     project = config.project_id or str((account or {}).get("project_id", ""))
     if not project and not config.api_endpoint:
         found = await asyncio.to_thread(probe_metadata)
