@@ -14,6 +14,7 @@ import collections
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -157,3 +158,32 @@ class RedisRateLimiter:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """One process's part in a rate limit: `max_calls` per `window` (0: unlimited); shared
+    with every process that uses the same Redis `redis_url` and `prefix`."""
+
+    max_calls: int = 10
+    window: timedelta = timedelta(seconds=1)
+    redis_url: str = ""
+    prefix: str = ""
+    dynamic_config: bool = False
+    dynamic_ttl: timedelta = timedelta(minutes=1)
+
+
+def build_rate_limiter(settings: RateLimitSettings, *, name: str = "gce-api") -> RateLimiter:
+    """The limiter the settings describe: Redis-shared with a URL, else per process. Workers
+    and the reaper build theirs here, so that they count in the same keys."""
+    if settings.redis_url:
+        return RedisRateLimiter(
+            settings.redis_url,
+            name=name,
+            prefix=settings.prefix,
+            max_calls=settings.max_calls,
+            window=settings.window,
+            dynamic_config=settings.dynamic_config,
+            dynamic_ttl=settings.dynamic_ttl,
+        )
+    return LocalRateLimiter(settings.max_calls, settings.window)

@@ -9,7 +9,12 @@ from datetime import timedelta
 
 import redis.asyncio as redis
 
-from travis_worker.ratelimit import LocalRateLimiter, RedisRateLimiter
+from travis_worker.ratelimit import (
+    LocalRateLimiter,
+    RateLimitSettings,
+    RedisRateLimiter,
+    build_rate_limiter,
+)
 
 
 async def test_local_limiter_spreads_calls_over_the_window():
@@ -92,3 +97,29 @@ async def test_a_broken_redis_slows_calls_down_but_lets_them_through():
         await asyncio.wait_for(limiter.wait(), 5)
     finally:
         await limiter.close()
+
+
+async def test_settings_build_the_limiter_they_describe(redis_url):
+    local = build_rate_limiter(RateLimitSettings(max_calls=3, window=timedelta(seconds=2)))
+    assert isinstance(local, LocalRateLimiter)
+    assert (local.max_calls, local.window) == (3, 2.0)
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings = RateLimitSettings(
+        max_calls=5,
+        window=timedelta(hours=1),
+        redis_url=redis_url,
+        prefix=prefix,
+        dynamic_config=True,
+        dynamic_ttl=timedelta(0),
+    )
+    shared = build_rate_limiter(settings)
+    client = redis.Redis.from_url(redis_url)
+    await client.set(f"{prefix}:gce-api:max_calls", 1)  # the fleet's limit, read from Redis
+    try:
+        assert await shared.allow()
+        assert not await shared.allow()
+    finally:
+        await client.delete(*await client.keys(f"{prefix}:gce-api:*"))
+        await client.aclose()
+        await shared.close()

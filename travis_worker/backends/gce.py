@@ -54,7 +54,7 @@ from travis_worker.backends.images import (
 )
 from travis_worker.errors import ConfigError, InstanceStartError, JobAbortError
 from travis_worker.job import StartAttributes
-from travis_worker.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from travis_worker.ratelimit import RateLimitSettings, build_rate_limiter
 from travis_worker.ssh import SshKey
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,16 @@ class GceProvider:
             self.project,
             endpoint=config.api_endpoint,
             account_info=config.account_info,
-            limiter=self._rate_limiter(),
+            limiter=build_rate_limiter(
+                RateLimitSettings(
+                    max_calls=config.rate_limit_max_calls,
+                    window=config.rate_limit_duration,
+                    redis_url=config.rate_limit_redis_url,
+                    prefix=config.rate_limit_prefix,
+                    dynamic_config=config.rate_limit_dynamic_config,
+                    dynamic_ttl=config.rate_limit_dynamic_config_ttl,
+                )
+            ),
             retry=RetryPolicy(
                 initial=config.backoff_retry_initial.total_seconds(),
                 max_elapsed=config.backoff_retry_max.total_seconds(),
@@ -152,19 +161,6 @@ class GceProvider:
         self._chooser = ZoneChooser(
             self.zones, alternates, cooldown=config.zone_cooldown.total_seconds()
         )
-
-    def _rate_limiter(self) -> RateLimiter:
-        config = self.config
-        if config.rate_limit_redis_url:
-            return RedisRateLimiter(
-                config.rate_limit_redis_url,
-                prefix=config.rate_limit_prefix,
-                max_calls=config.rate_limit_max_calls,
-                window=config.rate_limit_duration,
-                dynamic_config=config.rate_limit_dynamic_config,
-                dynamic_ttl=config.rate_limit_dynamic_config_ttl,
-            )
-        return LocalRateLimiter(config.rate_limit_max_calls, config.rate_limit_duration)
 
     async def _list_machine_types(self, zone: str) -> None:
         """Cache the self links of every machine type a job may ask for in `zone`."""

@@ -26,22 +26,22 @@ from travis_worker.cleanup.reaper import Reaper
 from travis_worker.cleanup.server import start_server
 from travis_worker.errors import ConfigError
 from travis_worker.logs import fields, setup_logging
-from travis_worker.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from travis_worker.ratelimit import RateLimiter, RateLimitSettings, build_rate_limiter
 
 __all__ = ["CleanupConfig", "cleanup_main", "run_cleanup"]
 logger = logging.getLogger(__name__)
 
 
 def _limiter(config: CleanupConfig) -> RateLimiter:
-    if config.rate_limit_redis_url:
-        return RedisRateLimiter(
-            config.rate_limit_redis_url,
-            name="gce-api",
-            prefix=config.rate_limit_prefix,
+    # The reaper counts in the same Redis keys as the workers: one quota per project.
+    return build_rate_limiter(
+        RateLimitSettings(
             max_calls=config.rate_limit_max_calls,
             window=config.rate_limit_duration,
+            redis_url=config.rate_limit_redis_url,
+            prefix=config.rate_limit_prefix,
         )
-    return LocalRateLimiter(config.rate_limit_max_calls, config.rate_limit_duration)
+    )
 
 
 def _in_main_thread() -> bool:
