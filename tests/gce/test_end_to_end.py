@@ -4,12 +4,13 @@ sshd VMs. What the hub sees (state updates, log parts) and what GCE sees (insert
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
 
 from tests.fakes.compute_api import ComputeFake
-from tests.gce.conftest import fast_keys
+from tests.gce.conftest import eventually, fast_keys
 from tests.support.rabbit import Reporting
 from tests.support.worker import (
     example_payload,
@@ -115,3 +116,24 @@ async def test_preempted_vm_requeues_the_job(env, compute, job_id):
         await reporting.wait_finished(job_id, timeout=30)
     assert reporting.state_names(job_id) == ["received", "started", "reset"]
     assert "done" not in reporting.log_text(job_id)
+
+
+async def test_immediate_shutdown_mid_job_resets_it_and_deletes_its_vm(env, compute, job_id):
+    """What SIGTERM does to a running job, within the deploy's 30 s before SIGKILL."""
+    reporting: Reporting = env[2]
+    amqp_connection, amqp_vhost_uri, _, build_api, queue_name = env
+    build_api.scripts[job_id] = b"echo working\nsleep 600\necho done\n"
+    values = worker_settings(amqp_vhost_uri, queue_name, build_api.url, provider_name="gce")
+    async with running_worker(values, gce_environ(compute)) as app:
+        await publish(amqp_connection, queue_name, example_payload(job_id))
+        await reporting.wait_for(lambda: "working" in reporting.log_text(job_id), timeout=30)
+        [insert] = compute.inserts
+        shutdown_at = time.monotonic()
+        app.immediate_shutdown()
+        await reporting.wait_finished(job_id, timeout=30)
+        await eventually(lambda: compute.instances == {}, timeout=30)
+        assert time.monotonic() - shutdown_at < 30
+    assert time.monotonic() - shutdown_at < 30  # the worker has exited too
+    assert reporting.state_names(job_id) == ["received", "started", "reset"]
+    assert reporting.log_closed(job_id) and "done" not in reporting.log_text(job_id)
+    assert [delete.name for delete in compute.deletes] == [insert.name]
