@@ -174,6 +174,10 @@ class SshVm:
             await asyncio.wait_for(asyncio.shield(listening), 10.0)
         except BaseException:
             await self.power_off()
+            # Powered off mid-boot (e.g. a VM deleted while it boots): sshd's exit is ours,
+            # not news; mark it seen so asyncio does not report it as never retrieved.
+            if listening.done() and not listening.cancelled():
+                listening.exception()
             raise
         namespace = _mount_namespace(self._process.pid)
         # The namespace decides what power_off kills: it must never be the test's own.
