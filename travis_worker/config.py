@@ -10,11 +10,13 @@ Backends get their own key/value map (`provider_config`) and parse it themselves
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -275,6 +277,31 @@ def provider_config(provider: str, environ: Mapping[str, str] | None = None) -> 
             key = name[len(prefix) :].upper()
             result[key] = value if key.endswith("ACCOUNT_JSON") else _query_unescape(value)
     return result
+
+
+def read_json_setting(raw: str, variable: str) -> dict[str, Any] | None:
+    """A JSON object given in `variable`, inline (starting with `{`) or as a file path;
+    None when `raw` is empty. Such settings hold keys: errors name the variable (and a
+    file's path) but never echo the value."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    where = variable
+    if raw.startswith("{"):
+        text = raw
+    else:
+        try:
+            text = Path(raw).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {where} file {raw!r}: {exc.strerror}") from exc
+        where = f"{where} file {raw!r}"
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where} is not valid JSON ({exc.msg})") from exc
+    if not isinstance(info, dict):
+        raise ConfigError(f"{where} is not a JSON object")
+    return info
 
 
 def parse_duration_setting(name: str, text: str) -> Any:

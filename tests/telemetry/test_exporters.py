@@ -103,12 +103,12 @@ def test_one_job_in_n_is_traced():
     ("values", "message"),
     [
         ({"otel_traces_exporter": "jaeger"}, "unknown trace exporter 'jaeger'"),
-        ({"stackdriver_trace_account_json": "{not json"}, "invalid stackdriver-trace-account-json"),
+        ({"stackdriver_trace_account_json": "{not json"}, "STACKDRIVER_TRACE_ACCOUNT_JSON is not"),
         (
             {"stackdriver_trace_account_json": '{"type": "service_account"}'},
             "invalid stackdriver-trace-account-json",
         ),
-        ({"stackdriver_trace_account_json": "/nonexistent/key.json"}, "couldn't read"),
+        ({"stackdriver_trace_account_json": "/nonexistent/key.json"}, "cannot read"),
         (
             {"stackdriver_trace_account_json": '{"type": "external_account"}'},
             "unsupported credential type 'external_account'",

@@ -9,14 +9,12 @@ does not import google, so `--help` can show `HELP` without loading the cloud SD
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 
-from travis_worker.config import parse_go_bool
+from travis_worker.config import parse_go_bool, read_json_setting
 from travis_worker.durations import parse_go_duration
 from travis_worker.errors import ConfigError
 
@@ -206,24 +204,10 @@ def read_account_json(raw: str, variable: str) -> dict[str, Any] | None:
     The worker and the reaper both take one. Inline JSON is a secret: errors name the
     variable (and a file's path) but never echo its value.
     """
-    raw = raw.strip()
-    if not raw:
+    info = read_json_setting(raw, variable)
+    if info is None:
         return None
-    where = variable
-    if not raw.startswith("{"):
-        try:
-            text = Path(raw).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {where} file {raw!r}: {exc.strerror}") from exc
-        where = f"{where} file {raw!r}"
-    else:
-        text = raw
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where} is not valid JSON ({exc.msg})") from exc
-    if not isinstance(info, dict):
-        raise ConfigError(f"{where} is not a JSON object")
+    where = variable if raw.strip().startswith("{") else f"{variable} file {raw.strip()!r}"
     missing = [name for name in ("client_email", "private_key") if not info.get(name)]
     if missing:
         raise ConfigError(f"{where} lacks {' and '.join(missing)}")

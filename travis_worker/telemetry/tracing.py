@@ -12,11 +12,9 @@ The pipeline creates its spans through the global tracer provider, so nothing is
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -30,7 +28,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from travis_worker import __version__
-from travis_worker.config import Settings
+from travis_worker.config import Settings, read_json_setting
 from travis_worker.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -146,22 +144,15 @@ def trace_credentials(account_json: str) -> tuple[Any, str | None]:
 
     Only service-account keys and user credentials are accepted: other credential types
     (external accounts) make google-auth fetch URLs named in the file."""
-    if not account_json.strip():
+    info = read_json_setting(account_json, "TRAVIS_WORKER_STACKDRIVER_TRACE_ACCOUNT_JSON")
+    if info is None:
         return None, None
     from google.auth import exceptions as auth_errors
     from google.oauth2 import credentials as user_credentials
     from google.oauth2 import service_account
 
-    if account_json.strip().startswith("{"):
-        text = account_json
-    else:
-        try:
-            text = Path(account_json).read_text()
-        except OSError as exc:
-            raise ConfigError(f"couldn't read stackdriver-trace-account-json: {exc}") from exc
+    kind = info.get("type")
     try:
-        info = json.loads(text)
-        kind = info.get("type") if isinstance(info, dict) else None
         if kind == "service_account":
             credentials: Any = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 info, scopes=[TRACE_APPEND_SCOPE]
