@@ -9,9 +9,7 @@ because operators' image tables and job-board's tags were written for that order
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from travis_worker import texts
-from travis_worker.backoff import Backoff
+from travis_worker.backoff import Backoff, retry
 from travis_worker.errors import BackendError, JobAbortError
 
 DEFAULT = "default"
@@ -190,24 +188,17 @@ class ApiSelector:
 
     async def select(self, params: SelectorParams) -> str:
         body = request_body(params)
-        answer = await self._post_with_retries(body)
+        answer = await retry(
+            lambda: self._post(body),
+            retry_on=ImageSelectError,
+            backoff=self.backoff,
+            give_up_after=self.retry_for,
+        )
         try:
             data = json.loads(answer)["data"]
             return str(data[0]["name"]) if data else DEFAULT
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ImageSelectError(f"unexpected answer from job-board: {exc}") from exc
-
-    async def _post_with_retries(self, body: str) -> bytes:
-        deadline = time.monotonic() + self.retry_for
-        delays = self.backoff.delays()
-        while True:
-            try:
-                return await self._post(body)
-            except ImageSelectError:
-                delay = next(delays)
-                if time.monotonic() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
 
     async def _post(self, body: str) -> bytes:
         if self._session is None:
