@@ -37,12 +37,6 @@ async def run(uri: str, megabytes: int) -> None:
     async with build_api(script) as api:
         connection = await aio_pika.connect_robust(uri)
         channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-        exchange = await channel.declare_exchange(
-            "reporting", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        logs = await channel.declare_queue("reporting.jobs.logs", durable=True)
-        await logs.bind(exchange, "reporting.jobs.logs")
         consumer = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--consume", uri, stdout=asyncio.subprocess.PIPE
         )

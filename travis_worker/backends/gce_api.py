@@ -26,7 +26,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -67,17 +67,13 @@ DELETE_THREADS = 16
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """travis-ci/worker's backoffRetry: 1 s initial, ×1.5, ±50 % jitter, ≤ 60 s apart."""
+class RetryPolicy(Backoff):
+    """travis-ci/worker's backoffRetry: 1 s initial, ×1.5, ±50 % jitter, ≤ 60 s apart, for
+    at most `max_elapsed` seconds."""
 
     initial: float = 1.0
-    multiplier: float = 1.5
-    jitter: float = 0.5
     max_interval: float = 60.0
     max_elapsed: float = 60.0
-
-    def delays(self) -> Iterator[float]:
-        return Backoff(self.initial, self.multiplier, self.jitter, self.max_interval).delays()
 
 
 class ComputeApi:
