@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# The Compute API fake fixture, and no metadata-server probes by google.auth in any test.
+pytest_plugins = ["tests.support.compute"]
+
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 

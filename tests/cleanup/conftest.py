@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.fakes.compute_api import ComputeFake
 
 
-@pytest.fixture(autouse=True)
-def _no_metadata_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    # google.auth must never probe a metadata server from a test.
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
-
-
 @pytest.fixture
-async def compute_fake() -> AsyncIterator[ComputeFake]:
-    fake = ComputeFake()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
+def compute_fake(compute_only: ComputeFake) -> ComputeFake:
+    """The reaper's tests need no VMs behind the fake."""
+    return compute_only

@@ -128,6 +128,13 @@ class ComputeFake:
         self.endpoint = f"http://127.0.0.1:{port}"
         return self.endpoint
 
+    async def __aenter__(self) -> ComputeFake:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop serving and power off every VM."""
         for task in list(self._tasks):

@@ -21,12 +21,6 @@ from travis_worker.job import StartAttributes
 ProviderFactory = Callable[..., Awaitable[GceProvider]]
 
 
-@pytest.fixture(autouse=True)
-def _no_metadata_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    # google.auth must never probe a metadata server from a test.
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
-
-
 @pytest.fixture
 async def vm_host() -> AsyncIterator[sshvm.VmHost]:
     need(sshvm.unavailable() is None, sshvm.unavailable() or "")
@@ -40,23 +34,8 @@ async def vm_host() -> AsyncIterator[sshvm.VmHost]:
 @pytest.fixture
 async def compute(vm_host: sshvm.VmHost) -> AsyncIterator[ComputeFake]:
     """The Compute fake whose inserts boot sshd VMs."""
-    fake = ComputeFake(vm_host=vm_host)
-    await fake.start()
-    try:
+    async with ComputeFake(vm_host=vm_host) as fake:
         yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
-async def compute_only() -> AsyncIterator[ComputeFake]:
-    """The Compute fake without VMs behind it (API-level tests, no root needed)."""
-    fake = ComputeFake()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def fast_keys(fake: ComputeFake, **overrides: str) -> dict[str, str]:

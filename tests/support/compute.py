@@ -1,0 +1,23 @@
+"""Fixtures shared by the GCE backend and reaper tests: the Compute API fake, and no
+metadata-server probes from google.auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fakes.compute_api import ComputeFake
+
+
+@pytest.fixture(autouse=True)
+def _no_metadata_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # google.auth must never probe a metadata server from a test.
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+
+
+@pytest.fixture
+async def compute_only() -> AsyncIterator[ComputeFake]:
+    """The Compute fake without VMs behind it (API-level tests, no root needed)."""
+    async with ComputeFake() as fake:
+        yield fake
