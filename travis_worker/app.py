@@ -87,23 +87,19 @@ def build_api_config(settings: Settings) -> BuildApiConfig:
 def amqp_setup(settings: Settings) -> AmqpSetup:
     if not settings.queue_name:
         raise ConfigError("queue-name is not set (TRAVIS_WORKER_QUEUE_NAME)")
+
+    def broker(uri: str, tls_cert: str, tls_cert_path: str) -> BrokerConfig:
+        return BrokerConfig(
+            uri, settings.amqp_heartbeat, tls_cert, tls_cert_path, settings.amqp_insecure
+        )
+
     logs_broker = None
     if settings.logs_amqp_uri:
-        logs_broker = BrokerConfig(
-            settings.logs_amqp_uri,
-            settings.amqp_heartbeat,
-            settings.logs_amqp_tls_cert,
-            settings.logs_amqp_tls_cert_path,
-            settings.amqp_insecure,
+        logs_broker = broker(
+            settings.logs_amqp_uri, settings.logs_amqp_tls_cert, settings.logs_amqp_tls_cert_path
         )
     return AmqpSetup(
-        jobs_broker=BrokerConfig(
-            settings.amqp_uri,
-            settings.amqp_heartbeat,
-            settings.amqp_tls_cert,
-            settings.amqp_tls_cert_path,
-            settings.amqp_insecure,
-        ),
+        jobs_broker=broker(settings.amqp_uri, settings.amqp_tls_cert, settings.amqp_tls_cert_path),
         logs_broker=logs_broker,
         source=AmqpSourceConfig(
             queue_name=settings.queue_name,
