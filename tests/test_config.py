@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from travis_worker.config import load_settings, provider_config
-from travis_worker.echo import echo_config, go_quote
 from travis_worker.errors import ConfigError
 
 
@@ -111,54 +110,3 @@ def test_provider_config_prefixes_and_unescaping():
         "BROKEN": "100%zz",
         "ACCOUNT_JSON": '{"a": "b+c%20"}',
     }
-
-
-def test_echo_config_format_and_redaction():
-    settings = load_settings(
-        {},
-        {
-            "TRAVIS_WORKER_AMQP_URI": "amqp://user:s3cret@rabbit.example.com:5672/vhost",
-            "TRAVIS_WORKER_BUILD_API_URI": "https://tokentoken@build.example.com/script",
-            "TRAVIS_WORKER_BUILD_CACHE_S3_SECRET_ACCESS_KEY": "AKIASECRET",
-            "TRAVIS_WORKER_LIBRATO_TOKEN": "lib-token",
-            "TRAVIS_WORKER_PROVIDER_NAME": "gce",
-            "TRAVIS_WORKER_HOSTNAME": 'host"with\nodd',
-        },
-    )
-    keys = {"ACCOUNT_JSON": '{"private_key": "x"}', "ZONES": "us-central1-a",
-            "RATE_LIMIT_REDIS_URL": "redis://:pw@redis:6379/0"}  # fmt: skip
-    text = echo_config(settings, keys, now=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC))
-    lines = text.splitlines()
-    assert lines[0] == "# travis-worker env config generated 2024-05-01 12:00:00.123456 +0000 UTC"
-    assert (
-        'export TRAVIS_WORKER_AMQP_URI="amqp://user:REDACTED@rabbit.example.com:5672/vhost"'
-        in lines
-    )
-    assert 'export TRAVIS_WORKER_BUILD_API_URI="https://REDACTED@build.example.com/script"' in lines
-    assert 'export TRAVIS_WORKER_BUILD_CACHE_S3_SECRET_ACCESS_KEY="REDACTED"' in lines
-    assert 'export TRAVIS_WORKER_LIBRATO_TOKEN="REDACTED"' in lines
-    assert 'export TRAVIS_WORKER_HARD_TIMEOUT="50m0s"' in lines
-    assert 'export TRAVIS_WORKER_AMQP_INSECURE="false"' in lines
-    assert 'export TRAVIS_WORKER_HOSTNAME="host\\"with\\nodd"' in lines
-    assert 'export TRAVIS_WORKER_GCE_ACCOUNT_JSON="REDACTED"' in lines
-    assert 'export TRAVIS_WORKER_GCE_RATE_LIMIT_REDIS_URL="redis://:REDACTED@redis:6379/0"' in lines
-    assert "s3cret" not in text and "tokentoken" not in text and "AKIASECRET" not in text
-    names = [line.split("=")[0].removeprefix("export TRAVIS_WORKER_") for line in lines[1:]]
-    names = names[: names.index("")]
-    # Sorted by flag name, as Go sorts them: `log-format` before `logs-amqp-uri`.
-    assert names == sorted(names, key=lambda name: name.lower().replace("_", "-"))
-    assert not any("REMOTE_CONTROLLER" in line or "HEARTBEAT_URL" in line for line in lines)
-    assert lines[-1] == "# end travis-worker env config"
-    assert lines[lines.index("") + 1] == "# travis-worker provider config:"
-
-
-def test_go_quote():
-    assert go_quote('a"b\\c\td\x01é') == '"a\\"b\\\\c\\td\\x01é"'
-
-
-def test_urls_lose_their_credentials_before_they_are_shown():
-    from travis_worker.redact import redact_url
-
-    assert redact_url("https://user:pw@host/hb") == "https://user:REDACTED@host/hb"
-    assert redact_url("https://tok@host/x", username_is_secret=True) == "https://REDACTED@host/x"
-    assert redact_url("https://host/x") == "https://host/x"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tests.support.worker import example_payload
+from travis_worker.compat.gojson import rfc3339, rfc3339_nano
 from travis_worker.errors import PayloadError
-from travis_worker.gojson import rfc3339, rfc3339_nano
 from travis_worker.job import StartAttributes, StartDefaults, parse_job_body
 
 

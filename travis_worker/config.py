@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from travis_worker.durations import Duration, parse_go_duration
+from travis_worker.compat.durations import Duration, parse_go_duration
 from travis_worker.errors import ConfigError
 
 ENV_PREFIX = "TRAVIS_WORKER_"

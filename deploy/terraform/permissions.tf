@@ -1,7 +1,7 @@
 # Permissions of the custom roles, each with the call that needs it.
 #
 # tests/deploy/test_permissions.py holds these lists equal to the maps the code declares next
-# to its calls (travis_worker/backends/gce_api.py for the worker, travis_worker/cleanup for
+# to its calls (travis_worker/backends/google/api.py for the worker, travis_worker/cleanup for
 # the reaper): a new call without its permission here, or a permission no call needs, fails.
 
 locals {

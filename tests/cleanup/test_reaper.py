@@ -10,11 +10,11 @@ from prometheus_client import REGISTRY
 
 from tests.cleanup.support import OURS, deleted_names, reaper_config, seed
 from tests.fakes.compute_api import ComputeFake
+from travis_worker.backends.google.ratelimit import LocalRateLimiter
 from travis_worker.cleanup import run_cleanup
 from travis_worker.cleanup.compute import connect
 from travis_worker.cleanup.config import CleanupConfig
 from travis_worker.cleanup.reaper import PassReport, Reaper
-from travis_worker.ratelimit import LocalRateLimiter
 
 HOUR = timedelta(hours=1)
 

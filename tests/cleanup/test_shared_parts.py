@@ -12,10 +12,10 @@ import redis.asyncio as redis
 
 from tests.cleanup.support import deleted_names, reaper_config, seed
 from tests.fakes.compute_api import ComputeFake
+from travis_worker.backends.google.ratelimit import LocalRateLimiter
 from travis_worker.cleanup import run_cleanup
 from travis_worker.cleanup.compute import connect
 from travis_worker.errors import ConfigError
-from travis_worker.ratelimit import LocalRateLimiter
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -67,7 +67,7 @@ def known_worker_keys() -> set[str]:
 
 
 def is_known_worker_key(key: str) -> bool:
-    # IMAGE_<X> keys are the env image selector's open-ended table (gce_config.HELP).
+    # IMAGE_<X> keys are the env image selector's open-ended table (backends/google/config.py HELP).
     image_table = re.fullmatch(rf"{ENV_PREFIX}GCE_IMAGE_[A-Z0-9_]+", key) is not None
     return key in known_worker_keys() or image_table
 

@@ -2,8 +2,8 @@
 and nothing they do not.
 
 The worker's calls are read from the code itself: which `ComputeApi` methods the GCE backend
-calls (backends/*.py), and which Compute API method each of them sends (the literal passed
-to `self._call(...)` in backends/gce_api.py). A new call therefore fails this test until its
+calls (backends/**/*.py), and which Compute API method each of them sends (the literal passed
+to `self._call(...)` in backends/google/api.py). A new call therefore fails this test until its
 permissions are in API_PERMISSIONS and in permissions.tf.
 """
 
@@ -15,7 +15,7 @@ from tests.deploy.support import REPO, TF_DIR, blocks, env_file_keys
 from travis_worker.cleanup.compute import PERMISSIONS as CLEANUP_PERMISSIONS
 
 BACKENDS = REPO / "travis_worker" / "backends"
-GCE_API = BACKENDS / "gce_api.py"
+GCE_API = BACKENDS / "google" / "api.py"
 
 # IAM permissions of each Compute API method (cloud.google.com/compute/docs/reference/rest/v1,
 # "IAM Permissions" of each method). instances.insert needs one per part of the body the
@@ -74,10 +74,10 @@ def api_methods_by_wrapper() -> dict[str, set[str]]:
 
 
 def wrappers_called_by_the_worker(wrappers: set[str]) -> set[str]:
-    """ComputeApi methods called (`<x>.<method>(`) by backend modules other than gce_api."""
+    """ComputeApi methods called (`<x>.<method>(`) by backend modules other than the client."""
     called: set[str] = set()
-    for path in sorted(BACKENDS.glob("*.py")):
-        if path.name in ("gce_api.py", "gce_api_types.py"):
+    for path in sorted(BACKENDS.rglob("*.py")):
+        if path in (GCE_API, GCE_API.with_name("api_types.py")):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in wrappers:

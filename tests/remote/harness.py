@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 
 from travis_worker.app import WorkerApp
+from travis_worker.app.services import Services
 from travis_worker.config import load_settings
 from travis_worker.remote import ControlServer
 from travis_worker.remote.debug import DebugTools
-from travis_worker.services import Services, configure_services
 
 USER, PASSWORD = "admin", "s3cret"
 AUTH = (USER, PASSWORD)
@@ -62,8 +62,8 @@ async def running_with_services(
 ) -> AsyncIterator[RunningWorker]:
     """A worker and its services until the block ends; then drained (if still running)."""
     environ = environ or {}
-    app = WorkerApp(load_settings(values, environ), environ=environ)
-    services = configure_services(app, tracing=tracing)
+    app = WorkerApp(load_settings(values, environ), environ=environ, tracing=tracing)
+    services = app.services
     task = asyncio.create_task(app.run())
     control = services.control
     for _ in range(400):

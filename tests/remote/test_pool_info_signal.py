@@ -15,7 +15,7 @@ from tests.telemetry.test_job_log_fields import LineCapture, parse_logfmt
 
 async def test_sigusr1_logs_pool_info(amqp_vhost_uri, build_api, queue_name):
     capture = LineCapture()
-    logger = logging.getLogger("travis_worker.app")
+    logger = logging.getLogger("travis_worker.app.worker")
     logger.addHandler(capture)
     logger.setLevel(logging.INFO)
     values = worker_settings(

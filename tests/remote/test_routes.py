@@ -16,7 +16,7 @@ from tests.remote.harness import (
     until,
 )
 from tests.support.worker import worker_settings
-from travis_worker.durations import parse_go_duration
+from travis_worker.compat.durations import parse_go_duration
 
 PROCESSOR_ID = re.compile(r"^[0-9a-f-]{36}@\d+\.test-worker$")
 # Each protected route with a request that changes nothing when it is allowed.

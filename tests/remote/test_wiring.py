@@ -18,7 +18,6 @@ from travis_worker.app import WorkerApp
 from travis_worker.config import load_settings
 from travis_worker.errors import ConfigError
 from travis_worker.remote import ControlServer, listen_addresses, parse_listen_address
-from travis_worker.services import configure_services
 
 
 @pytest.mark.parametrize(
@@ -50,10 +49,10 @@ def test_remote_controller_and_pprof_port_both_listen():
 
 
 def test_services_follow_the_settings():
-    bare = WorkerApp(load_settings({}, {}), environ={})
-    services = configure_services(bare, tracing=False)
+    bare = WorkerApp(load_settings({}, {}), environ={}, tracing=False)
+    services = bare.services
     assert services.control is None and services.heartbeat is None
-    assert len(bare._services) == 1  # the loop-lag monitor, always
+    assert len(services.runners(bare)) == 1  # the loop-lag monitor, always
 
     settings = load_settings(
         {
@@ -65,11 +64,11 @@ def test_services_follow_the_settings():
         },
         {},
     )
-    app = WorkerApp(settings, environ={})
-    services = configure_services(app, tracing=False)
+    app = WorkerApp(settings, environ={}, tracing=False)
+    services = app.services
     assert services.control is not None and services.control.addresses == [("127.0.0.1", 0)]
     assert services.heartbeat is not None and services.heartbeat.token == "tok"
-    assert len(app._services) == 4  # loop lag, control, heartbeat, log-metrics
+    assert len(services.runners(app)) == 4  # loop lag, control, heartbeat, log-metrics
 
 
 def free_port() -> int:

@@ -75,7 +75,7 @@ async def running_worker(
     values: dict[str, str], environ: dict[str, str] | None = None
 ) -> AsyncIterator[WorkerApp]:
     """A worker consuming until the block ends; then drained gracefully."""
-    app = WorkerApp(load_settings(values, environ or {}), environ=environ or {})
+    app = WorkerApp(load_settings(values, environ or {}), environ=environ or {}, tracing=False)
     task = asyncio.create_task(app.run())
     for _ in range(200):
         if app.ready or task.done():

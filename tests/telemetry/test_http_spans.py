@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 
 from tests.fakes.compute_api import ComputeFake
-from travis_worker.backends.gce_api import ComputeApi
+from travis_worker.backends.google.api import ComputeApi
 from travis_worker.telemetry import compute_method, install_requests_tracing
 
 tracer = trace.get_tracer("tests")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from travis_worker.backends.base import Provider, ProviderContext
-from travis_worker.backends.gce_config import HELP as GCE_HELP
+from travis_worker.backends.google.config import HELP as GCE_HELP
 from travis_worker.errors import ConfigError
 
 

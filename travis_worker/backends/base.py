@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Protocol
 
 # Output is re-exported: backends write script output into it.
-from travis_worker.job import Output as Output
+from travis_worker.contracts import Output as Output
 from travis_worker.job import StartAttributes
 
 

@@ -5,10 +5,10 @@ job, booted from a travis-ci image, reached over SSH, deleted afterwards (travis
     setup():  project/zones (metadata server on GCE), zones, network, subnetwork, the
               region's other zones, machine type links        (once per worker)
     start():  image → startup script → insert (zone fallback) → wait for the operation
-              → IP → SSH                                     (gce_boot)
-    instance: upload → run → delete                           (gce_instance)
+              → IP → SSH                                     (google/boot)
+    instance: upload → run → delete                           (google/instance)
 
-Settings: `gce_config`; API calls: `gce_api`.
+Settings: `google/config.py`; API calls: `google/api.py`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from travis_worker.backends.base import (
     ProgressState,
     ProviderContext,
 )
-from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
-from travis_worker.backends.gce_api_types import ComputeApiError, Image, last_segment
-from travis_worker.backends.gce_auth import probe_metadata
-from travis_worker.backends.gce_body import (
+from travis_worker.backends.google.api import ComputeApi, RetryPolicy
+from travis_worker.backends.google.api_types import ComputeApiError, Image, last_segment
+from travis_worker.backends.google.auth import probe_metadata
+from travis_worker.backends.google.body import (
     VM_SIZE_MACHINE_TYPES,
     Placement,
     deterministic_hostname,
@@ -40,11 +40,9 @@ from travis_worker.backends.gce_body import (
     plan_vm,
     random_instance_name,
 )
-from travis_worker.backends.gce_boot import VmBoot, choose_ip, observe
-from travis_worker.backends.gce_config import DEFAULT_ZONE, GceConfig, parse_gce_config
-from travis_worker.backends.gce_instance import DELETE_SECONDS, Cleanups, GceInstance, delete_vm
-from travis_worker.backends.gce_zones import ZoneChooser
-from travis_worker.backends.images import (
+from travis_worker.backends.google.boot import VmBoot, choose_ip, observe
+from travis_worker.backends.google.config import DEFAULT_ZONE, GceConfig, parse_gce_config
+from travis_worker.backends.google.images import (
     DEFAULT,
     ApiSelector,
     EnvSelector,
@@ -52,10 +50,12 @@ from travis_worker.backends.images import (
     ImageSelector,
     SelectorParams,
 )
+from travis_worker.backends.google.instance import DELETE_SECONDS, Cleanups, GceInstance, delete_vm
+from travis_worker.backends.google.ratelimit import RateLimitSettings, build_rate_limiter
+from travis_worker.backends.google.zones import ZoneChooser
+from travis_worker.backends.ssh import SshKey
 from travis_worker.errors import ConfigError, InstanceStartError, JobAbortError
 from travis_worker.job import StartAttributes
-from travis_worker.ratelimit import RateLimitSettings, build_rate_limiter
-from travis_worker.ssh import SshKey
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -328,7 +328,7 @@ class GceProvider:
         """Delete what a failed or cancelled start may have left, in the background: with
         its operation a deletion takes 30-90 s on GCE, which must not hold up the start's
         unwinding (a cancelled step has to stop promptly). close() waits for it, and the
-        deletion itself waits for an insert of the VM still on the wire (gce_api)."""
+        deletion itself waits for an insert of the VM still on the wire (google/api.py)."""
         self.cleanups.spawn(delete_vm(self.api, self.config, zone, name), f"delete {name}")
 
     async def close(self) -> None:

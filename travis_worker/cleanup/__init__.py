@@ -20,13 +20,17 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
+from travis_worker.backends.google.ratelimit import (
+    RateLimiter,
+    RateLimitSettings,
+    build_rate_limiter,
+)
 from travis_worker.cleanup.compute import Compute, connect
 from travis_worker.cleanup.config import CleanupConfig, load_cleanup_config
 from travis_worker.cleanup.reaper import Reaper
 from travis_worker.cleanup.server import start_server
 from travis_worker.errors import ConfigError
 from travis_worker.logs import fields, setup_logging
-from travis_worker.ratelimit import RateLimiter, RateLimitSettings, build_rate_limiter
 
 __all__ = ["CleanupConfig", "cleanup_main", "run_cleanup"]
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The reaper's view of Compute Engine, through the GCE backend's `ComputeApi`.
 
-`ComputeApi` (backends/gce_api.py) already owns what the reaper needs at the boundary:
+`ComputeApi` (backends/google/api.py) already owns what the reaper needs at the boundary:
 credentials, retries of 429/5xx/transport errors with backoff, translation to
 `ComputeApiError`, per-call metrics. The reaper makes two of its calls; their IAM
 permissions are listed here, next to them, and deploy/terraform/permissions.tf grants the
@@ -13,14 +13,14 @@ import asyncio
 from datetime import datetime
 from typing import Protocol
 
-from travis_worker.backends.gce_api import ComputeApi, RetryPolicy
-from travis_worker.backends.gce_api_types import InstanceInfo
-from travis_worker.backends.gce_auth import probe_metadata
-from travis_worker.backends.gce_config import read_account_json
+from travis_worker.backends.google.api import ComputeApi, RetryPolicy
+from travis_worker.backends.google.api_types import InstanceInfo
+from travis_worker.backends.google.auth import probe_metadata
+from travis_worker.backends.google.config import read_account_json
+from travis_worker.backends.google.ratelimit import RateLimiter
 from travis_worker.cleanup.config import CleanupConfig, env_name
 from travis_worker.cleanup.policy import JobVm
 from travis_worker.errors import ConfigError
-from travis_worker.ratelimit import RateLimiter
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     # ComputeApi method → the permissions its API call needs.

@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any
 
+from travis_worker.compat.durations import parse_go_duration
 from travis_worker.config import parse_go_bool
-from travis_worker.durations import parse_go_duration
 from travis_worker.errors import ConfigError
 
 ENV_PREFIX = "TRAVIS_WORKER_CLEANUP_"

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from travis_worker.backends.gce_body import CREATED_BY, LABEL_CREATED_BY, LABEL_WORKER
+from travis_worker.backends.google.body import CREATED_BY, LABEL_CREATED_BY, LABEL_WORKER
 
 # The labels the GCE backend puts on every job VM it inserts.
 OWNER_LABEL = LABEL_CREATED_BY

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from travis_worker import metrics
-from travis_worker.backends.gce_api_types import ComputeApiError
+from travis_worker.backends.google.api_types import ComputeApiError
+from travis_worker.backends.google.ratelimit import RateLimiter
 from travis_worker.cleanup.compute import Compute, job_vm
 from travis_worker.cleanup.config import CleanupConfig
 from travis_worker.cleanup.policy import JobVm, decide, is_ours, is_ownerless
 from travis_worker.logs import fields
-from travis_worker.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 

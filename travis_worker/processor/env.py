@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Final, Literal
 
 from travis_worker.backends.base import Provider
-from travis_worker.buildscript import ScriptGenerator
-from travis_worker.cancellation import CancellationBroadcaster
+from travis_worker.contracts import ScriptGenerator
 from travis_worker.job import FinishState
+from travis_worker.sources.cancellation import CancellationBroadcaster
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import asyncio
 from datetime import timedelta
 
 from travis_worker import metrics
-from travis_worker.job import LogMeta, LogWriter
+from travis_worker.contracts import LogWriter
+from travis_worker.job import LogMeta
 
 
 class JobLog:

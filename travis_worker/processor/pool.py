@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from travis_worker.job import JobSource
+from travis_worker.contracts import JobSource
 from travis_worker.processor.env import JobEnv
 from travis_worker.processor.processor import Processor, ProcessorStatus, new_processor_id
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from travis_worker import metrics
-from travis_worker.job import Job, JobSource, JobStream
+from travis_worker.contracts import Job, JobSource, JobStream
 from travis_worker.logs import log_context
 from travis_worker.processor.env import REQUEUE, JobEnv
 from travis_worker.processor.pipeline import Outcome, run_job

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from travis_worker import GENERATED, REVISION, __version__, gojson
-from travis_worker.durations import format_go_duration
+from travis_worker import GENERATED, REVISION, __version__
+from travis_worker.compat import gojson
+from travis_worker.compat.durations import format_go_duration
 from travis_worker.processor.pool import ProcessorPool
 from travis_worker.remote.gojson_body import BodyError, decode_struct
-
-if TYPE_CHECKING:
-    from travis_worker.app import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +37,30 @@ _WORKER_INFO_FIELDS = {
 _SHUTDOWN_FIELDS = {"graceful": "bool", "pause": "bool"}
 
 
-def worker_info(app: WorkerApp) -> dict[str, Any]:
+class ControlledWorker(Protocol):
+    """What the endpoint steers: the worker process (app.WorkerApp)."""
+
+    @property
+    def pool(self) -> ProcessorPool | None:
+        """None until the pool exists."""
+        ...
+
+    @property
+    def ready(self) -> bool:
+        """Consuming jobs: not draining, not paused."""
+        ...
+
+    @property
+    def started_at(self) -> float:
+        """Process start, seconds since the epoch."""
+        ...
+
+    def graceful_shutdown(self) -> None: ...
+
+    def immediate_shutdown(self) -> None: ...
+
+
+def worker_info(app: ControlledWorker) -> dict[str, Any]:
     """The `GET /worker` object, keys in the order of Go's struct."""
     pool = app.pool
     processors = [
@@ -59,7 +80,7 @@ def worker_info(app: WorkerApp) -> dict[str, Any]:
 
 
 class ControlApi:
-    def __init__(self, app: WorkerApp) -> None:
+    def __init__(self, app: ControlledWorker) -> None:
         self.app = app
 
     def add_open_routes(self, router: web.UrlDispatcher) -> None:

@@ -17,18 +17,14 @@ import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from travis_worker.errors import ConfigError
 from travis_worker.logs import log_context
-from travis_worker.remote.api import ControlApi
+from travis_worker.remote.api import ControlApi, ControlledWorker
 from travis_worker.remote.debug import DebugApi, DebugTools
-
-if TYPE_CHECKING:
-    from travis_worker.app import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +73,7 @@ def basic_credentials(header: str | None) -> bytes | None:
 class ControlServer:
     def __init__(
         self,
-        app: WorkerApp,
+        app: ControlledWorker,
         *,
         addresses: list[tuple[str, int]],
         auth: str,
@@ -108,8 +104,8 @@ class ControlServer:
             logger.info("skipping remote controller setup without remote-controller-auth set")
         return application
 
-    async def serve(self, _app: WorkerApp | None = None) -> None:
-        """Listen until cancelled (a WorkerApp service)."""
+    async def serve(self) -> None:
+        """Listen until cancelled."""
         runner = web.AppRunner(
             self.application(),
             access_log=None,

@@ -6,7 +6,7 @@ call a CLIENT span, a child of whatever span is current in the calling thread's 
 (the job's step span, when the thread was started with a copy of the caller's context, as
 `asyncio.to_thread` does), and a sample in `travis_worker_cloud_api_call_duration_seconds`
 by API method, without the backend knowing about it. (Calls are counted by method and
-code where they are made, in backends/gce_api.py.)
+code where they are made, in backends/google/api.py.)
 
 Calls made outside any span (the exporter's own uploads, a lone token refresh) get no
 span, so tracing never traces itself.
@@ -26,7 +26,7 @@ from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from travis_worker import metrics
-from travis_worker.redact import redact_url
+from travis_worker.util.redact import redact_url
 
 _tracer = trace.get_tracer("travis_worker.http")
 _MARK = "_travis_worker_traced"

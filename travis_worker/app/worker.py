@@ -1,0 +1,163 @@
+"""One worker process, started and stopped in one place.
+
+`WorkerApp.run` reads top to bottom as the order the parts start (travis-ci/worker `cli.go`
+Setup/Run: provider, job sources and the cancellation consumer, the pool, the start hook,
+signals); the exit stack stops them in the reverse order once the pool has shut down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+
+from travis_worker import GENERATED, REVISION, __version__, metrics
+from travis_worker.app.hooks import run_hook
+from travis_worker.app.parts import build_api_config, build_provider, open_sources, pipeline_config
+from travis_worker.app.services import plan_services
+from travis_worker.app.signals import signals_handled, steer_pool
+from travis_worker.backends.base import Provider
+from travis_worker.buildscript.api import BuildApiClient
+from travis_worker.config import Settings
+from travis_worker.contracts import ScriptGenerator
+from travis_worker.processor.env import JobEnv
+from travis_worker.processor.pool import ProcessorPool
+from travis_worker.sources.cancellation import CancellationBroadcaster
+from travis_worker.telemetry import configure_tracing, install_requests_tracing
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerApp:
+    """One worker process. `run()` returns the process exit status.
+
+    `tracing=False` leaves the process-wide tracer provider alone (tests install their own).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        scripts: ScriptGenerator | None = None,
+        *,
+        tracing: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.environ = os.environ if environ is None else environ
+        self.broadcaster = CancellationBroadcaster()
+        self.started_at = time.time()
+        self.pool: ProcessorPool | None = None
+        self.services = plan_services(settings, self)
+        self._scripts = scripts
+        self._tracing = tracing
+
+    @property
+    def ready(self) -> bool:
+        """Consuming jobs (not draining, not paused): what `/ready` reports."""
+        pool = self.pool
+        return pool is not None and pool.started and not pool.draining and not pool.paused
+
+    async def run(self) -> int:
+        settings = self.settings
+        async with AsyncExitStack() as stack:
+            # What the process reports about itself: spans, HTTP spans, pool gauges.
+            tracing = configure_tracing(settings) if self._tracing else None
+            if tracing is not None:
+                stack.push_async_callback(tracing.shutdown)
+            install_requests_tracing()
+            self._expose_pool_gauges()
+            # The parts a job passes through: backend, build API, job sources, pool.
+            provider = build_provider(settings, self.environ)
+            stack.push_async_callback(provider.close)
+            await provider.setup()
+            scripts = self._scripts or await self._build_api(stack)
+            source = await open_sources(settings, self.broadcaster, stack)
+            self.pool = ProcessorPool(
+                source, self._env_factory(provider, scripts), settings.hostname
+            )
+            await run_hook("start", settings.start_hook)
+            stack.push_async_callback(run_hook, "stop", settings.stop_hook)
+            # What runs beside the pool, and who may steer it.
+            await stack.enter_async_context(self.services.running(self))
+            stack.enter_context(signals_handled(self.handle_signal))
+            stack.callback(self.log_pool_info, "worker finished")
+            await self.pool.run(settings.pool_size)
+        return 0
+
+    async def _build_api(self, stack: AsyncExitStack) -> BuildApiClient:
+        client = BuildApiClient(build_api_config(self.settings))
+        stack.push_async_callback(client.close)
+        return client
+
+    def _env_factory(self, provider: Provider, scripts: ScriptGenerator) -> Callable[[str], JobEnv]:
+        config = pipeline_config(self.settings)
+
+        def make_env(processor_id: str) -> JobEnv:
+            return JobEnv(
+                config=config,
+                provider=provider,
+                provider_name=self.settings.provider_name,
+                scripts=scripts,
+                broadcaster=self.broadcaster,
+                processor_id=processor_id,
+            )
+
+        return make_env
+
+    def _expose_pool_gauges(self) -> None:
+        """Read at scrape time, so they can never drift from the pool."""
+
+        def expected_size() -> float:
+            return float(self.pool.expected_size) if self.pool is not None else 0.0
+
+        metrics.POOL_EXPECTED_SIZE.set_function(expected_size)
+        metrics.WORKER_READY.set_function(lambda: 1.0 if self.ready else 0.0)
+
+    # -- control ------------------------------------------------------------------------
+
+    def graceful_shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.graceful_shutdown()
+
+    def immediate_shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.immediate_shutdown()
+
+    def handle_signal(self, sig: signal.Signals) -> None:
+        if self.pool is not None:
+            steer_pool(sig, self.pool, self.log_pool_info)
+
+    def log_pool_info(self, message: str) -> None:
+        pool = self.pool
+        if pool is None:
+            return
+        logger.info(
+            message,
+            extra={
+                "fields": {
+                    "version": __version__,
+                    "revision": REVISION,
+                    "generated": GENERATED,
+                    "boot_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+                    "uptime_min": round((time.time() - self.started_at) / 60, 2),
+                    "pool_size": pool.size,
+                    "total_processed": pool.total_processed,
+                }
+            },
+        )
+        for number, info in enumerate(pool.processors()):
+            logger.info(
+                "processor info",
+                extra={
+                    "fields": {
+                        "n": number,
+                        "id": info.id,
+                        "processed": info.processed,
+                        "status": info.status.value,
+                        "last_job_id": info.last_job_id,
+                    }
+                },
+            )

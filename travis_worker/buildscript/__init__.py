@@ -1,0 +1,1 @@
+"""Where a job's bash script comes from: travis-build's script API, or a fixed script."""

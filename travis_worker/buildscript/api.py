@@ -1,0 +1,156 @@
+"""The build script API client (travis-build `POST /script`), as
+travis-ci/worker's `build_script_generator.go` calls it.
+
+The token is the URL's user name (`https://TOKEN@build.example.com/script`), sent as
+`Authorization: token TOKEN`; `job_id` and `source=worker` are added to the query. Server
+errors and transport failures are retried with jittered exponential backoff for about a
+minute; a 4xx answer cannot improve and fails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+
+from travis_worker import GENERATED, REVISION, __version__
+from travis_worker.compat import gojson
+from travis_worker.errors import BuildScriptError
+from travis_worker.util.backoff import Backoff, retry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildApiConfig:
+    uri: str
+    insecure_skip_verify: bool = False
+    apt_cache: str = ""
+    npm_cache: str = ""
+    paranoid: bool = False
+    fix_resolv_conf: bool = False
+    fix_etc_hosts: bool = False
+    cache_type: str = ""
+    cache_fetch_timeout: timedelta = timedelta(minutes=5)
+    cache_push_timeout: timedelta = timedelta(minutes=5)
+    cache_s3_scheme: str = ""
+    cache_s3_region: str = ""
+    cache_s3_bucket: str = ""
+    cache_s3_access_key_id: str = ""
+    cache_s3_secret_access_key: str = ""
+    retry_for: timedelta = timedelta(minutes=1)
+
+
+def split_token(uri: str) -> tuple[str, str]:
+    """`https://TOKEN@host/path?q` → (`https://host/path?q`, `TOKEN`)."""
+    parts = urlsplit(uri)
+    token = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    if ":" in host:  # an IPv6 literal
+        netloc = f"[{host}]:{parts.port}" if parts.port else f"[{host}]"
+    return urlunsplit(parts._replace(netloc=netloc)), token
+
+
+def request_url(base: str, job_id: int) -> str:
+    """`base` with `job_id` and `source=worker` added, query keys sorted as Go encodes them."""
+    parts = urlsplit(base)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [("job_id", str(job_id)), ("source", "worker")]
+    return urlunsplit(parts._replace(query=urlencode(sorted(query))))
+
+
+class BuildApiClient:
+    """Asks travis-build for each job's script."""
+
+    def __init__(self, config: BuildApiConfig, backoff: Backoff | None = None) -> None:
+        self._config = config
+        self._backoff = backoff or Backoff()
+        self._url, self._token = split_token(config.uri)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "User-Agent": f"worker-go v={__version__} rev={REVISION} d={GENERATED}",
+            "Content-Type": "application/json",
+        }
+        if self._token:
+            headers["Authorization"] = f"token {self._token}"
+        return headers
+
+    def request_body(self, raw_payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload with the worker's build settings folded in."""
+        config = self._config
+        body = dict(raw_payload)
+        hosts = dict(body.get("hosts") or {})
+        if config.apt_cache:
+            hosts["apt_cache"] = config.apt_cache
+        if config.npm_cache:
+            hosts["npm_cache"] = config.npm_cache
+        if hosts:
+            body["hosts"] = hosts
+        body["paranoid"] = config.paranoid
+        body["fix_resolv_conf"] = config.fix_resolv_conf
+        body["fix_etc_hosts"] = config.fix_etc_hosts
+        if config.cache_type:
+            body["cache_options"] = {
+                "type": config.cache_type,
+                "fetch_timeout": int(config.cache_fetch_timeout.total_seconds()),
+                "push_timeout": int(config.cache_push_timeout.total_seconds()),
+                "s3": {
+                    "scheme": config.cache_s3_scheme,
+                    "region": config.cache_s3_region,
+                    "bucket": config.cache_s3_bucket,
+                    "access_key_id": config.cache_s3_access_key_id,
+                    "secret_access_key": config.cache_s3_secret_access_key,
+                },
+            }
+        return body
+
+    async def generate(self, raw_payload: dict[str, Any], job_id: int) -> bytes:
+        body = gojson.dumps(self.request_body(raw_payload))
+        url = request_url(self._url, job_id)
+
+        def log_retry(error: Exception, pause: float) -> None:
+            fields = {"err": str(error), "job_id": job_id, "retry_in": round(pause, 2)}
+            logger.warning("build script request failed, retrying", extra={"fields": fields})
+
+        return await retry(
+            lambda: self._post(url, body),
+            retry_on=BuildScriptError,
+            retryable=lambda error: isinstance(error, BuildScriptError) and error.recoverable,
+            backoff=self._backoff,
+            give_up_after=self._config.retry_for.total_seconds(),
+            on_retry=log_retry,
+        )
+
+    async def _post(self, url: str, body: bytes) -> bytes:
+        session = self._session_for_requests()
+        try:
+            async with session.post(url, data=body, headers=self._headers()) as response:
+                content = await response.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise BuildScriptError(f"build API request failed: {exc!r}", recoverable=True) from exc
+        text = content.decode(errors="replace")
+        if response.status >= 500:
+            raise BuildScriptError(f"server error: {text!r}", recoverable=True)
+        if response.status >= 400:
+            raise BuildScriptError(f"client error: {text!r}", recoverable=False)
+        return content
+
+    def _session_for_requests(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            tls: ssl.SSLContext | bool = True
+            if self._config.insecure_skip_verify:
+                tls = False
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

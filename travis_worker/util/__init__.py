@@ -1,0 +1,2 @@
+"""Small helpers shared by several rooms: retry with backoff, hiding credentials, running a
+helper program with a time limit. Nothing here knows about jobs."""
