@@ -77,6 +77,32 @@ HEARTBEAT_CHECKS = Counter(
     ["result"],
 )
 
+# --- Riding out faults: the outbox of unconfirmed messages, backpressure ------------------
+OUTBOX_MESSAGES = Gauge(
+    "travis_worker_outbox_messages",
+    "State updates and log parts not yet confirmed by the broker, by where they are held "
+    "(memory, spool)",
+    ["held"],
+)
+OUTBOX_BYTES = Gauge(
+    "travis_worker_outbox_bytes",
+    "Bytes of state updates and log parts not yet confirmed, by where they are held",
+    ["held"],
+)
+SPOOL_REPLAYED = Counter(
+    "travis_worker_spool_replayed_messages",
+    "Messages an earlier worker process left in the spool, published at start-up",
+)
+CONSUMPTION_PAUSED = Gauge(
+    "travis_worker_consumption_paused",
+    "1 while the processors take no jobs because the cloud has no capacity (quota, rate limit)",
+)
+REQUEUE_DELAY = Histogram(
+    "travis_worker_requeue_delay_seconds",
+    "Pause before resetting a job this worker already reset for the same reason",
+    buckets=(0, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+
 # --- Orphan-VM reaper (`travis-worker cleanup`, travis_worker/cleanup/) ------------------
 # Served by the reaper's own listener (--listen-addr), not by the worker's.
 _PASS_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
