@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         "", description="OTLP/HTTP traces URL (default: the OTEL_EXPORTER_OTLP_* variables)"
     )
 
+    capacity_probe_interval: Duration = Field(
+        _d("15s"), description="first wait before asking the cloud for capacity again"
+    )
     spool_dir: str = Field(
         "",
         description="unconfirmed state updates and log parts (default <tmp>/travis-worker-spool)",
