@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         "", description="OTLP/HTTP traces URL (default: the OTEL_EXPORTER_OTLP_* variables)"
     )
 
+    shutdown_timeout: Duration = Field(
+        _d("30s"), description="an immediate shutdown (SIGTERM) exits within this time"
+    )
     capacity_probe_interval: Duration = Field(
         _d("15s"), description="first wait before asking the cloud for capacity again"
     )
@@ -183,7 +186,14 @@ class Settings(BaseSettings):
             raise ValueError("invalid trace sample rate")
         return value
 
-    @field_validator("hard_timeout", "log_timeout", "startup_timeout", "script_upload_timeout")
+    @field_validator(
+        "hard_timeout",
+        "log_timeout",
+        "startup_timeout",
+        "script_upload_timeout",
+        "shutdown_timeout",
+        "capacity_probe_interval",
+    )
     @classmethod
     def _positive_timeout(cls, value: Any) -> Any:
         if value.total_seconds() <= 0:

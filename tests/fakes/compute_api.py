@@ -60,6 +60,9 @@ class Faults:
     wait_timeout: float = 120.0
     """zoneOperations.wait answers after this long even if the operation is not done."""
     delete_delay: float = 0.0
+    """Seconds from a delete request until the VM is gone (its operation DONE)."""
+    delete_answer_delay: float = 0.0
+    """Seconds a delete request takes to be answered (a slow API)."""
     insert_delay: float = 0.0
     """Seconds an insert request takes before it is carried out and answered (a slow API)."""
     operation_errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

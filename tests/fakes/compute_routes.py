@@ -117,7 +117,9 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
         return web.json_response(instance.to_json()) if instance else not_found(name)
 
     async def instances_delete(request: web.Request) -> web.Response:
-        return fake.delete(request.match_info["zone"], request.match_info["name"])
+        answer = fake.delete(request.match_info["zone"], request.match_info["name"])
+        await asyncio.sleep(fake.faults.delete_answer_delay)
+        return answer
 
     async def instances_list(request: web.Request) -> web.Response:
         zone = request.match_info["zone"]

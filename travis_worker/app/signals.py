@@ -53,10 +53,6 @@ def signals_handled(act: Callable[[signal.Signals], None]) -> Iterator[None]:
 
 # Signals that always do the same to the pool: what is logged, and what is done.
 _POOL_ACTIONS: dict[signal.Signals, tuple[str, Callable[[ProcessorPool], None]]] = {
-    signal.SIGTERM: (
-        "SIGTERM received, shutting down immediately",
-        ProcessorPool.immediate_shutdown,
-    ),
     signal.SIGTTIN: ("SIGTTIN received, adding processor to pool", ProcessorPool.increment),
     signal.SIGTTOU: ("SIGTTOU received, removing processor from pool", ProcessorPool.decrement),
     signal.SIGUSR2: (
@@ -67,14 +63,22 @@ _POOL_ACTIONS: dict[signal.Signals, tuple[str, Callable[[ProcessorPool], None]]]
 
 
 def steer_pool(
-    sig: signal.Signals, pool: ProcessorPool, log_pool_info: Callable[[str], None]
+    sig: signal.Signals,
+    pool: ProcessorPool,
+    *,
+    shutdown_now: Callable[[], None],
+    log_pool_info: Callable[[str], None],
 ) -> None:
-    """What `sig` does to the pool."""
+    """What `sig` does to the pool. `shutdown_now` is the worker's immediate shutdown, which
+    keeps a deadline."""
     if sig == signal.SIGUSR1:
         log_pool_info("received SIGUSR1")
+    elif sig == signal.SIGTERM:
+        logger.info("SIGTERM received, shutting down immediately")
+        shutdown_now()
     elif sig == signal.SIGINT and pool.draining:
         logger.info("SIGINT received again, shutting down immediately")
-        pool.immediate_shutdown()
+        shutdown_now()
     elif sig == signal.SIGINT:
         logger.info("SIGINT received, starting graceful shutdown")
         pool.graceful_shutdown()

@@ -7,9 +7,11 @@ signals); the exit stack stops them in the reverse order once the pool has shut 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -31,11 +33,23 @@ from travis_worker.telemetry import configure_tracing, install_requests_tracing
 
 logger = logging.getLogger(__name__)
 
+CLOSING_SECONDS = 3.0
+
+
+def _exit_now() -> None:
+    """The watchdog of an immediate shutdown: the deadline passed and the process is still
+    here (a stuck loop, or threads waiting on a slow cloud API)."""
+    logger.error("shutdown timeout reached, exiting")
+    logging.shutdown()
+    os._exit(1)
+
 
 class WorkerApp:
     """One worker process. `run()` returns the process exit status.
 
     `tracing=False` leaves the process-wide tracer provider alone (tests install their own).
+    `hard_deadline=True` (the command, not tests) ends the process at `shutdown-timeout`
+    after an immediate shutdown began, even if the event loop is stuck.
     """
 
     def __init__(
@@ -45,6 +59,7 @@ class WorkerApp:
         scripts: ScriptGenerator | None = None,
         *,
         tracing: bool = True,
+        hard_deadline: bool = False,
     ) -> None:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
@@ -55,6 +70,8 @@ class WorkerApp:
         self.services = plan_services(settings, self)
         self._scripts = scripts
         self._tracing = tracing
+        self._hard_deadline = hard_deadline
+        self._deadline: asyncio.TimerHandle | None = None
 
     @property
     def ready(self) -> bool:
@@ -92,6 +109,7 @@ class WorkerApp:
             await stack.enter_async_context(self.services.running(self))
             stack.enter_context(signals_handled(self.handle_signal))
             stack.callback(self.log_pool_info, "worker finished")
+            stack.callback(self._cancel_deadline)
             await self.pool.run(settings.pool_size)
         return 0
 
@@ -136,12 +154,48 @@ class WorkerApp:
             self.pool.graceful_shutdown()
 
     def immediate_shutdown(self) -> None:
-        if self.pool is not None:
-            self.pool.immediate_shutdown()
+        """Stop every job now (each is reset, its log closed, its VM deleted) and leave
+        within `shutdown-timeout`, whatever is still unfinished by then."""
+        pool = self.pool
+        if pool is None:
+            return
+        pool.immediate_shutdown()
+        if self._deadline is not None:
+            return
+        timeout = self.settings.shutdown_timeout.total_seconds()
+        # The closing of the broker connections and the spool gets the last seconds.
+        self._deadline = asyncio.get_running_loop().call_later(
+            max(timeout - CLOSING_SECONDS, 0.0), self._give_up_waiting, pool
+        )
+        if self._hard_deadline:
+            watchdog = threading.Timer(timeout, _exit_now)
+            watchdog.daemon = True
+            watchdog.start()
+
+    def _give_up_waiting(self, pool: ProcessorPool) -> None:
+        if pool.size:
+            logger.error(
+                "shutdown timeout reached, leaving jobs still cleaning up",
+                extra={"fields": {"jobs": pool.size}},
+            )
+            pool.abandon()
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+
+    @property
+    def stopped_immediately(self) -> bool:
+        return self._deadline is not None
 
     def handle_signal(self, sig: signal.Signals) -> None:
         if self.pool is not None:
-            steer_pool(sig, self.pool, self.log_pool_info)
+            steer_pool(
+                sig,
+                self.pool,
+                shutdown_now=self.immediate_shutdown,
+                log_pool_info=self.log_pool_info,
+            )
 
     def log_pool_info(self, message: str) -> None:
         pool = self.pool

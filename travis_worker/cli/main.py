@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import sys
@@ -133,7 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_job_file(settings, payload, script))
         from travis_worker.app import WorkerApp
 
-        return asyncio.run(WorkerApp(settings).run())
+        app = WorkerApp(settings, hard_deadline=True)
+        status = asyncio.run(app.run())
+        if app.stopped_immediately:
+            # Threads may still wait on a slow cloud API for answers nobody needs now; the
+            # shutdown deadline is kept rather than the interpreter's wait for them.
+            logging.shutdown()
+            os._exit(status)
+        return status
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,11 @@ JOB_CONFIG_UNPARSABLE = (
     "config validation feature for the repository: "
     "https://docs.travis-ci.com/user/build-config-validation"
 )
+# Ours: travis-ci/worker stops a job silently when it shuts down.
+WORKER_SHUTDOWN = (
+    "\n\nThe worker running this job is shutting down: the job has been stopped and "
+    "will be restarted.\n\n"
+)
 ANSI_YELLOW = "\033[33;1m"
 ANSI_RESET = "\033[0m"
 ANSI_CLEAR = "\033[0K"

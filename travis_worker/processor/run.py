@@ -156,6 +156,8 @@ class JobRun:
             return self.errored(texts.log_silence(self.log_timeout))
         if exc.reason == "timeout" and exc.step == "run_script":
             return self.errored(texts.HARD_TIMEOUT)
+        if exc.reason == "abort" and self.log is not None:
+            self.last_text = texts.WORKER_SHUTDOWN
         return self._requeue(f"{exc.step}_{exc.reason}", exc)
 
     def _requeue(self, reason: str, exc: Exception) -> Verdict:
