@@ -13,33 +13,31 @@ from collections.abc import Mapping
 # backend sends ("Required permissions" of creating a VM): boot disk from an image, network
 # interface (VPC subnet or legacy network, public IP), metadata, labels, tags. Scheduling
 # (maxRunDuration, preemptible) and guest accelerators need none of their own.
-API_PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "zones.get": frozenset({"compute.zones.get"}),
-    "zones.list": frozenset({"compute.zones.list"}),
-    "networks.get": frozenset({"compute.networks.get"}),
-    "subnetworks.get": frozenset({"compute.subnetworks.get"}),
-    "machineTypes.get": frozenset({"compute.machineTypes.get"}),
-    "machineTypes.list": frozenset({"compute.machineTypes.list"}),
-    "images.list": frozenset({"compute.images.list"}),
-    "instances.insert": frozenset(
-        {
-            "compute.instances.create",
-            "compute.disks.create",
-            "compute.images.useReadOnly",
-            "compute.networks.use",
-            "compute.subnetworks.use",
-            "compute.subnetworks.useExternalIp",
-            "compute.instances.setMetadata",
-            "compute.instances.setLabels",
-            "compute.instances.setTags",
-        }
+API_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
+    "zones.get": ("compute.zones.get",),
+    "zones.list": ("compute.zones.list",),
+    "networks.get": ("compute.networks.get",),
+    "subnetworks.get": ("compute.subnetworks.get",),
+    "machineTypes.get": ("compute.machineTypes.get",),
+    "machineTypes.list": ("compute.machineTypes.list",),
+    "images.list": ("compute.images.list",),
+    "instances.insert": (
+        "compute.instances.create",
+        "compute.disks.create",
+        "compute.images.useReadOnly",
+        "compute.networks.use",
+        "compute.subnetworks.use",
+        "compute.subnetworks.useExternalIp",
+        "compute.instances.setMetadata",
+        "compute.instances.setLabels",
+        "compute.instances.setTags",
     ),
-    "instances.get": frozenset({"compute.instances.get"}),
-    "instances.delete": frozenset({"compute.instances.delete"}),
-    "instances.aggregatedList": frozenset({"compute.instances.list"}),
-    "zoneOperations.get": frozenset({"compute.zoneOperations.get"}),
-    "zoneOperations.wait": frozenset({"compute.zoneOperations.get"}),
-    "globalOperations.aggregatedList": frozenset({"compute.globalOperations.list"}),
+    "instances.get": ("compute.instances.get",),
+    "instances.delete": ("compute.instances.delete",),
+    "instances.aggregatedList": ("compute.instances.list",),
+    "zoneOperations.get": ("compute.zoneOperations.get",),
+    "zoneOperations.wait": ("compute.zoneOperations.get",),
+    "globalOperations.aggregatedList": ("compute.globalOperations.list",),
 }
 
 # The Compute API methods the GCE backend sends (setup, boot, run, delete, preemption check).
@@ -64,7 +62,7 @@ WORKER_API_METHODS = frozenset(
 def permissions_of(api_methods: frozenset[str] | set[str]) -> frozenset[str]:
     """Every permission the Compute API methods `api_methods` need (KeyError: not in the
     table, so nobody knows yet)."""
-    return frozenset().union(*(API_PERMISSIONS[method] for method in api_methods))
+    return frozenset(name for method in api_methods for name in API_PERMISSIONS[method])
 
 
 def worker_permissions() -> frozenset[str]:
