@@ -1,8 +1,9 @@
 # Permissions of the custom roles, each with the call that needs it.
 #
-# tests/deploy/test_permissions.py holds these lists equal to the maps the code declares next
-# to its calls (travis_worker/backends/google/api.py for the worker, travis_worker/cleanup for
-# the reaper): a new call without its permission here, or a permission no call needs, fails.
+# tests/deploy/test_permissions.py holds these lists equal to the maps the code declares for
+# its calls (travis_worker/backends/google/permissions.py for the worker, which `travis-worker
+# doctor` also tests against the account; travis_worker/cleanup/compute.py for the reaper): a
+# new call without its permission here, or a permission no call needs, fails.
 
 locals {
   worker_permissions = [

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.deploy.support import DEPLOY
+from tests.support.keys import service_account_info
 
 SCRIPT = DEPLOY / "docker" / "fetch_secrets.py"
 TOKEN = "token-from-the-fake"
@@ -71,26 +70,11 @@ async def secret_manager() -> AsyncIterator[SecretManagerFake]:
 async def fetch(fake: SecretManagerFake, tmp_path: Path, *pairs: str) -> tuple[int, str, str]:
     # A service account key whose token endpoint is the fake: google-auth signs a real JWT
     # and exchanges it there, as it would at oauth2.googleapis.com.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     credentials = tmp_path / "credentials.json"
-    credentials.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "ci",
-                "private_key_id": "1",
-                "private_key": pem.decode(),
-                "client_email": "worker@ci.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"{fake.endpoint}/token",
-            }
-        )
+    key = service_account_info(
+        "worker@ci.iam.gserviceaccount.com", token_uri=f"{fake.endpoint}/token"
     )
+    credentials.write_text(json.dumps(key))
     env = {**os.environ, "GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "NO_GCE_CHECK": "True"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(SCRIPT), "--project=ci", f"--endpoint={fake.endpoint}", *pairs,

@@ -3,8 +3,10 @@ and nothing they do not.
 
 The worker's calls are read from the code itself: which `ComputeApi` methods the GCE backend
 calls (backends/**/*.py), and which Compute API method each of them sends (the literal passed
-to `self._call(...)` in backends/google/api.py). A new call therefore fails this test until its
-permissions are in API_PERMISSIONS and in permissions.tf.
+to `self._call(...)` in backends/google/api.py). A new call therefore fails this test until it
+is in WORKER_API_METHODS, its permissions are in API_PERMISSIONS (both in
+backends/google/permissions.py, which `travis-worker doctor` tests against the account) and
+in permissions.tf.
 """
 
 from __future__ import annotations
@@ -12,43 +14,16 @@ from __future__ import annotations
 import ast
 
 from tests.deploy.support import REPO, TF_DIR, blocks, env_file_keys
+from travis_worker.backends.google.permissions import (
+    API_PERMISSIONS,
+    WORKER_API_METHODS,
+    worker_permissions,
+)
 from travis_worker.cleanup.compute import PERMISSIONS as CLEANUP_PERMISSIONS
 
 BACKENDS = REPO / "travis_worker" / "backends"
 GCE_API = BACKENDS / "google" / "api.py"
 
-# IAM permissions of each Compute API method (cloud.google.com/compute/docs/reference/rest/v1,
-# "IAM Permissions" of each method). instances.insert needs one per part of the body the
-# GCE backend sends ("Required permissions" of creating a VM): boot disk from an image,
-# network interface (VPC subnet or legacy network, public IP), metadata, labels, tags.
-# Scheduling (maxRunDuration, preemptible) and guest accelerators need none of their own.
-API_PERMISSIONS: dict[str, set[str]] = {
-    "zones.get": {"compute.zones.get"},
-    "zones.list": {"compute.zones.list"},
-    "regions.get": {"compute.regions.get"},
-    "networks.get": {"compute.networks.get"},
-    "subnetworks.get": {"compute.subnetworks.get"},
-    "machineTypes.get": {"compute.machineTypes.get"},
-    "machineTypes.list": {"compute.machineTypes.list"},
-    "images.list": {"compute.images.list"},
-    "instances.insert": {
-        "compute.instances.create",
-        "compute.disks.create",
-        "compute.images.useReadOnly",
-        "compute.networks.use",
-        "compute.subnetworks.use",
-        "compute.subnetworks.useExternalIp",
-        "compute.instances.setMetadata",
-        "compute.instances.setLabels",
-        "compute.instances.setTags",
-    },
-    "instances.get": {"compute.instances.get"},
-    "instances.delete": {"compute.instances.delete"},
-    "instances.aggregatedList": {"compute.instances.list"},
-    "zoneOperations.get": {"compute.zoneOperations.get"},
-    "zoneOperations.wait": {"compute.zoneOperations.get"},
-    "globalOperations.aggregatedList": {"compute.globalOperations.list"},
-}
 TRACE_PERMISSION = "cloudtrace.traces.patch"
 
 
@@ -92,6 +67,12 @@ def permissions_of(api_methods: set[str]) -> set[str]:
     return set().union(*(API_PERMISSIONS[method] for method in api_methods))
 
 
+def api_methods_sent_by_the_worker() -> set[str]:
+    wrappers = api_methods_by_wrapper()
+    used = wrappers_called_by_the_worker(set(wrappers))
+    return set().union(*(wrappers[name] for name in used))
+
+
 def tracing_enabled() -> bool:
     lines = (TF_DIR / "worker.env").read_text().splitlines()
     return "TRAVIS_WORKER_OPENCENSUS_TRACING_ENABLED=true" in lines
@@ -107,10 +88,14 @@ def test_the_code_reading_finds_the_calls() -> None:
     )
 
 
+def test_the_declared_worker_calls_are_the_calls_in_the_code() -> None:
+    sent = api_methods_sent_by_the_worker()
+    assert sent == WORKER_API_METHODS, "backends/google/permissions.py WORKER_API_METHODS"
+    assert permissions_of(sent) == worker_permissions()
+
+
 def test_worker_role_is_exactly_what_the_gce_backend_calls_need() -> None:
-    wrappers = api_methods_by_wrapper()
-    used = wrappers_called_by_the_worker(set(wrappers))
-    needed = permissions_of(set().union(*(wrappers[name] for name in used)))
+    needed = set(worker_permissions())
     if tracing_enabled():
         needed.add(TRACE_PERMISSION)
 

@@ -1,14 +1,16 @@
 """An HTTP fake of travis-build's `POST /script`, served on loopback.
 
 It speaks the real contract: `Authorization: token …` checked against its tokens (401
-without the header, 403 with a wrong one), 400 for a body that is not JSON, a script with
-`Content-Type: application/x-sh` otherwise. Tests queue error answers and choose scripts
-per job id, then read what the worker sent.
+without the header, 403 with a wrong one) before the body is read, 400 for a body that is
+not JSON, a script with `Content-Type: application/x-sh` otherwise; `GET /` and `GET /uptime`
+answer 200 without auth, with travis-build's uptime and version headers. Tests queue error
+answers and choose scripts per job id, then read what the worker sent.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,8 @@ class BuildApiFake:
     requests: list[ScriptRequest] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
+    version: str = "v12.3.4-fake"
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def url(self) -> str:
@@ -44,6 +48,8 @@ class BuildApiFake:
     async def start(self) -> BuildApiFake:
         app = web.Application()
         app.router.add_post("/script", self._script)
+        app.router.add_get("/", self._uptime)
+        app.router.add_get("/uptime", self._uptime)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -54,6 +60,13 @@ class BuildApiFake:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _uptime(self, request: web.Request) -> web.Response:
+        headers = {
+            "Travis-Build-Uptime": f"{time.monotonic() - self.started}s",
+            "Travis-Build-Version": self.version,
+        }
+        return web.Response(status=200, headers=headers)
 
     async def _script(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization")

@@ -2,7 +2,10 @@
 
 It serves the subset travis-worker uses (zones, regions, networks, subnetworks, machine types,
 images, instances insert/get/delete/list/aggregated list, zone operations get/wait, global
-operations) to the real google-cloud-compute client. An insert boots a "VM": a real sshd
+operations) to the real google-cloud-compute client, and Resource Manager's
+`projects.testIamPermissions` (`travis-worker doctor`). Another project than its own (or, for
+images, `image_projects`) is not found; `anonymous_allowed = False` refuses callers without
+credentials, as Google does. An insert boots a "VM": a real sshd
 from `tests.fakes.sshvm` that accepts the key the startup script authorizes; a delete
 powers it off. Faults are injected through `faults` and `fail()`; `inserts`, `deletes`
 and `calls` record what clients did.
@@ -93,8 +96,14 @@ class ComputeFake:
         machine_types: frozenset[str] = DEFAULT_MACHINE_TYPES,
         networks: tuple[str, ...] = ("default",),
         subnetworks: tuple[str, ...] = ("default",),
+        image_projects: tuple[str, ...] = ("images-project",),
     ) -> None:
         self.project = project
+        self.image_projects = set(image_projects)
+        """Projects whose images are shared with this one (travis-ci's image project)."""
+        self.anonymous_allowed = True
+        self.granted_permissions: set[str] | None = None
+        """What testIamPermissions says the caller holds (None: whatever it asks about)."""
         self.region = region
         self.zones = list(zones)
         self.zone_status = dict.fromkeys(zones, "UP")
@@ -215,6 +224,20 @@ class ComputeFake:
 
     def record(self, method: str, request: web.Request) -> None:
         self.calls.append(ApiCall(method, request.path_qs, asyncio.get_running_loop().time()))
+
+    def refused(self, method: str, request: web.Request) -> web.Response | None:
+        """Google's answer to a caller without credentials, or about an unknown project."""
+        if not self.anonymous_allowed and "Authorization" not in request.headers:
+            message = "Request is missing required authentication credential."
+            return error_response(401, message, "required")
+        project = request.match_info.get("project", self.project)
+        known = {self.project} | (self.image_projects if method == "images.list" else set())
+        if project in known:
+            return None
+        if method == "projects.testIamPermissions":
+            # Resource Manager does not tell a missing project from one the caller may not see.
+            return error_response(403, "The caller does not have permission", "forbidden")
+        return error_response(404, f"The resource 'projects/{project}' was not found", "notFound")
 
     def injected(self, method: str) -> web.Response | None:
         """An injected HTTP fault for this call of `method`, if one is due."""

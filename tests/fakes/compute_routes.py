@@ -22,6 +22,9 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
     def api(method: str, handler: Callable[[web.Request], Awaitable[web.Response]]) -> Route:
         async def route(request: web.Request) -> web.StreamResponse:
             fake.record(method, request)
+            refused = fake.refused(method, request)
+            if refused is not None:
+                return refused
             # An insert is recorded (and its body kept) even when it is answered with a fault.
             injected = None if method == "instances.insert" else fake.injected(method)
             return injected if injected is not None else await handler(request)
@@ -162,6 +165,13 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
         }
         return web.json_response({"items": {k: v for k, v in scopes.items() if v["operations"]}})
 
+    async def test_iam_permissions(request: web.Request) -> web.Response:
+        asked = list((await request.json()).get("permissions") or [])
+        granted = fake.granted_permissions
+        held = [name for name in asked if granted is None or name in granted]
+        # Like Resource Manager: the permissions held among those asked, no key when none.
+        return web.json_response({"permissions": held} if held else {})
+
     z = f"{_P}/zones/{{zone}}"
     app.router.add_get(f"{_P}/zones", api("zones.list", zones_list))
     app.router.add_get(z, api("zones.get", zones_get))
@@ -190,4 +200,9 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
     app.router.add_get(
         f"{_P}/aggregated/operations",
         api("globalOperations.aggregatedList", operations_aggregated),
+    )
+    # Resource Manager v1, a different Google API, served here so one endpoint fakes both.
+    app.router.add_post(
+        "/v1/projects/{project}:testIamPermissions",
+        api("projects.testIamPermissions", test_iam_permissions),
     )

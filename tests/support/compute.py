@@ -1,5 +1,5 @@
-"""Fixtures shared by the GCE backend and reaper tests: the Compute API fake, and no
-metadata-server probes from google.auth."""
+"""Fixtures shared by the GCE backend, reaper and doctor tests: the Compute API fake, a token
+endpoint, and no metadata-server probes from google.auth."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fakes.compute_api import ComputeFake
+from tests.fakes.token_server import TokenServer
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +22,13 @@ async def compute_only() -> AsyncIterator[ComputeFake]:
     """The Compute fake without VMs behind it (API-level tests, no root needed)."""
     async with ComputeFake() as fake:
         yield fake
+
+
+@pytest.fixture
+async def token_server() -> AsyncIterator[TokenServer]:
+    """A token endpoint (and metadata server) on loopback, answering properly until told to
+    fail."""
+    server = TokenServer()
+    runner = await server.start()
+    yield server
+    await runner.cleanup()

@@ -8,9 +8,8 @@ import json
 
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.keys import service_account_info
 from travis_worker.config import load_settings
 from travis_worker.errors import ConfigError
 from travis_worker.telemetry import build_tracing
@@ -19,22 +18,8 @@ from travis_worker.telemetry.tracing import TRACE_APPEND_SCOPE, trace_credential
 
 @pytest.fixture(scope="module")
 def account_info() -> dict[str, str]:
-    """A service account key as the console hands it out (a fresh RSA key, never used)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": "trace-project",
-        "private_key_id": "k1",
-        "private_key": pem,
-        "client_email": "worker@trace-project.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    """A service account key as the console hands it out."""
+    return service_account_info("worker@trace-project.iam.gserviceaccount.com")
 
 
 def settings(environ: dict[str, str] | None = None, **values: str):

@@ -65,10 +65,16 @@ def build_api_config(settings: Settings) -> BuildApiConfig:
     )
 
 
-def build_provider(settings: Settings, environ: Mapping[str, str]) -> Provider:
+def provider_keys(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The backend's key map (`TRAVIS_WORKER_<PROVIDER>_<KEY>`), plus the general travis-site."""
     keys = provider_config(settings.provider_name, environ)
     if settings.travis_site:
         keys["TRAVIS_SITE"] = settings.travis_site
+    return keys
+
+
+def build_provider(settings: Settings, environ: Mapping[str, str]) -> Provider:
+    keys = provider_keys(settings, environ)
     return create_provider(settings.provider_name, ProviderContext(settings.hostname, keys))
 
 

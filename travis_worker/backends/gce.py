@@ -29,7 +29,7 @@ from travis_worker.backends.base import (
 )
 from travis_worker.backends.google.api import ComputeApi, RetryPolicy
 from travis_worker.backends.google.api_types import ComputeApiError, Image, last_segment
-from travis_worker.backends.google.auth import probe_metadata
+from travis_worker.backends.google.auth import project_and_zones
 from travis_worker.backends.google.body import (
     VM_SIZE_MACHINE_TYPES,
     Placement,
@@ -41,7 +41,7 @@ from travis_worker.backends.google.body import (
     random_instance_name,
 )
 from travis_worker.backends.google.boot import VmBoot, choose_ip, observe
-from travis_worker.backends.google.config import DEFAULT_ZONE, GceConfig, parse_gce_config
+from travis_worker.backends.google.config import GceConfig, parse_gce_config
 from travis_worker.backends.google.images import (
     DEFAULT,
     ApiSelector,
@@ -49,6 +49,7 @@ from travis_worker.backends.google.images import (
     ImageSelectError,
     ImageSelector,
     SelectorParams,
+    newest_image,
 )
 from travis_worker.backends.google.instance import DELETE_SECONDS, Cleanups, GceInstance, delete_vm
 from travis_worker.backends.google.quotas import quota_metrics, used_up
@@ -106,17 +107,9 @@ class GceProvider:
 
     async def setup(self) -> None:
         config = self.config
-        # An emulator or private endpoint without an account: no Google around to ask.
-        if not (config.api_endpoint and config.account_info is None):
-            on_gce = await asyncio.to_thread(probe_metadata)
-            if on_gce is not None:
-                self.project = self.project or on_gce[0]
-                self.zones = self.zones or [on_gce[1]]
-        if not self.project:
-            raise ConfigError("missing PROJECT_ID (TRAVIS_WORKER_GCE_PROJECT_ID)")
+        self.project, self.zones = await project_and_zones(config)
         if config.warmer_url:
             logger.warning("TRAVIS_WORKER_GCE_WARMER_URL is set, but there is no warmer support")
-        self.zones = self.zones or [DEFAULT_ZONE]
         self._api = await ComputeApi.create(
             self.project,
             endpoint=config.api_endpoint,
@@ -334,11 +327,10 @@ class GceProvider:
             raise
 
     async def _find_image(self, name: str) -> Image:
-        pattern = f"^{name}"
-        images = await self.api.find_images(self.config.images_project, pattern)
-        if not images:
-            raise InstanceStartError(f"no image found with filter name eq {pattern}")
-        return max(images, key=lambda image: image.name)
+        image = await newest_image(self.api, self.config.images_project, name)
+        if image is None:
+            raise InstanceStartError(f"no image found with filter name eq ^{name}")
+        return image
 
     def _discard(self, zone: str, name: str) -> None:
         """Delete what a failed or cancelled start may have left, in the background: with

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -44,6 +45,14 @@ class BuildApiConfig:
     cache_s3_access_key_id: str = ""
     cache_s3_secret_access_key: str = ""
     retry_for: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    """Header names lower-cased (proxies may change their case)."""
+    body: bytes
 
 
 def split_token(uri: str) -> tuple[str, str]:
@@ -129,19 +138,31 @@ class BuildApiClient:
             on_retry=log_retry,
         )
 
-    async def _post(self, url: str, body: bytes) -> bytes:
+    @property
+    def url(self) -> str:
+        """The configured URL without its token, fit to show."""
+        return self._url
+
+    async def send(self, method: str, url: str, body: bytes = b"") -> Answer:
+        """One request with the worker's headers (token, User-Agent). No answer at all
+        raises a recoverable BuildScriptError."""
         session = self._session_for_requests()
+        headers = self._headers()
         try:
-            async with session.post(url, data=body, headers=self._headers()) as response:
-                content = await response.read()
+            async with session.request(method, url, data=body, headers=headers) as response:
+                found = {name.lower(): value for name, value in response.headers.items()}
+                return Answer(response.status, found, await response.read())
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise BuildScriptError(f"build API request failed: {exc!r}", recoverable=True) from exc
-        text = content.decode(errors="replace")
-        if response.status >= 500:
+
+    async def _post(self, url: str, body: bytes) -> bytes:
+        answer = await self.send("POST", url, body)
+        text = answer.body.decode(errors="replace")
+        if answer.status >= 500:
             raise BuildScriptError(f"server error: {text!r}", recoverable=True)
-        if response.status >= 400:
+        if answer.status >= 400:
             raise BuildScriptError(f"client error: {text!r}", recoverable=False)
-        return content
+        return answer.body
 
     def _session_for_requests(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

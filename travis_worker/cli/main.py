@@ -3,6 +3,7 @@
     travis-worker [flags]                      run the worker (the default command)
     travis-worker run-job PAYLOAD [--script F] run one job on this terminal
     travis-worker cleanup [flags]              delete orphaned job VMs
+    travis-worker doctor [flags]               check the settings against the real services
     travis-worker --echo-config | --list-backend-providers | --version | --help
 
 Every setting is a flag (`--pool-size 42`), accepted before or after the command, and
@@ -22,6 +23,7 @@ from typing import Any
 
 from travis_worker import GENERATED, REVISION, __version__
 from travis_worker.backends import BACKENDS
+from travis_worker.compat.durations import parse_go_duration
 from travis_worker.config import ENV_PREFIX, Settings, env_origin, flag_name, load_settings
 from travis_worker.errors import ConfigError, WorkerError
 from travis_worker.logs import setup_logging
@@ -87,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_job.add_argument("payload", help="job payload JSON file")
     run_job.add_argument("--script", help="build script to run instead of asking the build API")
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[settings_flags],
+        help="check broker, build API and cloud with these settings; exit 0 when all pass",
+    )
+    doctor.add_argument(
+        "--check-timeout",
+        default="10s",
+        metavar="DURATION",
+        help="time limit of each check (default 10s)",
+    )
     # Listed for --help only: main() hands `cleanup …` to the reaper's own parser.
     commands.add_parser("cleanup", help="delete orphaned job VMs (see cleanup --help)")
     return parser
@@ -97,6 +110,16 @@ def cli_values(args: argparse.Namespace) -> dict[str, str]:
     return {
         key[len(prefix) :]: value for key, value in vars(args).items() if key.startswith(prefix)
     }
+
+
+def _check_seconds(text: str) -> float:
+    try:
+        seconds = parse_go_duration(text).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(f"invalid value {text!r} for --check-timeout: {exc}") from exc
+    if seconds <= 0:
+        raise ConfigError(f"invalid value {text!r} for --check-timeout: must be greater than 0")
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload = read_input(args.payload, "payload")
             script = read_input(args.script, "script") if args.script else None
             return asyncio.run(run_job_file(settings, payload, script))
+        if args.command == "doctor":
+            from travis_worker.cli.doctor import run_doctor
+
+            seconds = _check_seconds(args.check_timeout)
+            return asyncio.run(run_doctor(settings, os.environ, sys.stdout, seconds=seconds))
         from travis_worker.app import WorkerApp
 
         app = WorkerApp(settings, hard_deadline=True)

@@ -4,11 +4,9 @@ when passing), never as google-auth's own exceptions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
 from google.auth import compute_engine
 from google.auth import exceptions as auth_errors
 from google.auth.compute_engine import _metadata
@@ -16,6 +14,7 @@ from google.oauth2 import credentials as oauth2_credentials
 
 from tests.backends.gce.conftest import fast_keys
 from tests.fakes.compute_api import ComputeFake
+from tests.fakes.token_server import TokenServer
 from travis_worker.backends.google.api import ComputeApi, RetryPolicy
 from travis_worker.backends.google.api_types import ComputeApiError
 from travis_worker.backends.google.auth import auth_error
@@ -23,44 +22,6 @@ from travis_worker.backends.google.config import parse_gce_config
 from travis_worker.backends.google.instance import delete_vm
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@dataclass
-class TokenServer:
-    """A metadata server's service-account endpoints and an OAuth token endpoint, which
-    answer `failures` requests with `status` before they answer properly."""
-
-    status: int = 502
-    failures: int = 0
-    body: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
-    host: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests += 1
-        if self.failures > 0:
-            self.failures -= 1
-            return web.json_response(self.body, status=self.status)
-        if request.path.endswith("/service-accounts/default/"):
-            return web.json_response({"email": "worker@travis-test.iam.gserviceaccount.com"})
-        if request.path.endswith("/token"):
-            return web.json_response(
-                {"access_token": "t0ken", "expires_in": 3600, "token_type": "Bearer"}
-            )
-        return web.json_response({}, status=404)
-
-
-@pytest.fixture
-async def token_server() -> AsyncIterator[TokenServer]:
-    server = TokenServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    server.host = f"127.0.0.1:{runner.addresses[0][1]}"
-    yield server
-    await runner.cleanup()
 
 
 @pytest.fixture

@@ -53,6 +53,26 @@ async def test_env_selector_follows_one_alias_and_answers_default_without_a_tabl
     assert await EnvSelector({}).select(SelectorParams(language="ruby")) == "default"
 
 
+async def test_env_selector_answers_are_every_image_a_job_can_get():
+    table = {
+        "aliases": "foo",
+        "alias_foo": "travis:foo",
+        "ruby": "alias_foo",
+        "dist_jammy": "travis:jammy",
+        "selector_type": "env",  # IMAGE_SELECTOR_TYPE lands in the table but names no image
+        "project_id": "images",
+        "default": "travis:default",
+    }
+    selector = EnvSelector(table)
+
+    answers = selector.answers()
+
+    assert answers == {"travis:foo", "travis:jammy", "travis:default"}
+    for language, dist in (("ruby", ""), ("go", "jammy"), ("go", "")):
+        assert await selector.select(SelectorParams(language=language, dist=dist)) in answers
+    assert EnvSelector({"ruby": "alias_foo"}).answers() == {"alias_foo", "default"}
+
+
 def sets(params: SelectorParams) -> list[tuple[list[str], bool]]:
     return [(list(tag_set.tags), tag_set.is_default) for tag_set in tag_sets(params)]
 

@@ -148,6 +148,12 @@ class ComputeApi:
         found = await self._call("zones.get", call)
         return Zone(found.name, found.region, found.status)
 
+    async def list_zones(self) -> list[Zone]:
+        """Every zone of the project, whatever its status (`doctor`: the project answers)."""
+        request = {"project": self.project}
+        found = await self._call("zones.list", partial(self._list, self._zones, request))
+        return [Zone(zone.name, zone.region, zone.status) for zone in found]
+
     async def list_region_zones(self, region_link: str) -> list[Zone]:
         """Zones of a region (travis-ci/worker's alternate zones), whatever their status."""
         request = {"project": self.project, "filter": f"region eq {region_link}"}

@@ -10,6 +10,7 @@ would abandon a VM deletion or fail a job as an internal error.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import service_account
 
 from travis_worker.backends.google.api_types import ComputeApiError
+from travis_worker.backends.google.config import DEFAULT_ZONE, GceConfig
 from travis_worker.errors import ConfigError
 
 SCOPES = (
@@ -63,6 +65,23 @@ def probe_metadata() -> tuple[str, str] | None:
     project = str(metadata.get_project_id(request))
     zone = str(metadata.get(request, "instance/zone")).rsplit("/", 1)[-1]
     return project, zone
+
+
+async def project_and_zones(config: GceConfig) -> tuple[str, list[str]]:
+    """The project and zones of the job VMs: as configured, else this VM's own (from the
+    metadata server, on GCE), and DEFAULT_ZONE when no zone is known. Raises ConfigError
+    when there is no project."""
+    project, zones = config.project_id, list(config.zones)
+    # An emulator or private endpoint without an account: no Google around to ask.
+    emulated = config.api_endpoint and config.account_info is None
+    if not (project and zones) and not emulated:
+        on_gce = await asyncio.to_thread(probe_metadata)
+        if on_gce is not None:
+            project = project or on_gce[0]
+            zones = zones or [on_gce[1]]
+    if not project:
+        raise ConfigError("missing PROJECT_ID (TRAVIS_WORKER_GCE_PROJECT_ID)")
+    return project, zones or [DEFAULT_ZONE]
 
 
 def auth_error(method: str, exc: auth_errors.GoogleAuthError) -> ComputeApiError:

@@ -70,6 +70,8 @@ HELP: dict[str, str] = {
     "MAX_RUN_MARGIN": "GCE deletes a VM at hard timeout + this margin; 0 disables (default 10m)",
     "ZONE_COOLDOWN": "how long to avoid a zone that ran out of capacity (default 5m)",
     "API_ENDPOINT": "Compute API endpoint, e.g. an emulator (default: Google)",
+    "RESOURCE_MANAGER_ENDPOINT": "Resource Manager endpoint of doctor's permission check "
+    "(default: API_ENDPOINT if set, else Google)",
     "WARMER_URL": "accepted; the warmer service is not used",
     "WARMER_TIMEOUT": "accepted; the warmer service is not used",
     "WARMER_SSH_PASSPHRASE": "accepted; the warmer service is not used",
@@ -125,6 +127,7 @@ class GceConfig:
     max_run_margin: timedelta = timedelta(minutes=10)
     zone_cooldown: timedelta = timedelta(minutes=5)
     api_endpoint: str = ""
+    resource_manager_endpoint: str = ""
     account_info: Mapping[str, Any] | None = None
     """The parsed service account JSON, or None for default/anonymous credentials."""
     warmer_url: str = ""
@@ -275,6 +278,7 @@ def parse_gce_config(keys: Mapping[str, str]) -> GceConfig:
         max_run_margin=read.duration("MAX_RUN_MARGIN", "10m"),
         zone_cooldown=read.duration("ZONE_COOLDOWN", "5m"),
         api_endpoint=read.text("API_ENDPOINT").rstrip("/"),
+        resource_manager_endpoint=read.text("RESOURCE_MANAGER_ENDPOINT").rstrip("/"),
         account_info=read.account(),
         warmer_url=read.text("WARMER_URL"),
         travis_site=read.text("TRAVIS_SITE"),

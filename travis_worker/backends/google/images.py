@@ -19,11 +19,15 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from travis_worker.backends.google.api_types import Image
 from travis_worker.compat import texts
 from travis_worker.errors import BackendError, JobAbortError
 from travis_worker.util.backoff import Backoff, retry
 
 DEFAULT = "default"
+# IMAGE_* settings that are in the env selector's table (it takes every IMAGE_* key, as
+# travis-ci/worker's does) but name no image: no candidate key equals one of them.
+_NOT_IMAGES = frozenset({"aliases", "default", "selector_type", "selector_url", "project_id"})
 
 
 class ImageSelectError(BackendError):
@@ -49,6 +53,17 @@ class ImageSelector(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ImageFinder(Protocol):
+    async def find_images(self, project: str, name_pattern: str) -> list[Image]: ...
+
+
+async def newest_image(api: ImageFinder, project: str, name: str) -> Image | None:
+    """The image a selector's answer `name` stands for: the newest (greatest name) of those
+    whose name matches `name` as a pattern from its start, as travis-ci/worker looks it up."""
+    images = await api.find_images(project, f"^{name}")
+    return max(images, key=lambda image: image.name, default=None)
 
 
 class EnvSelector:
@@ -87,6 +102,11 @@ class EnvSelector:
         chosen = next((self.table[k] for k in self.candidates(params) if k in self.table), DEFAULT)
         # One level of indirection: `default` → IMAGE_DEFAULT, `alias_foo` → IMAGE_ALIAS_FOO.
         return self.table.get(chosen, chosen)
+
+    def answers(self) -> set[str]:
+        """Every answer `select` can give, the fallback included: what `doctor` resolves."""
+        named = [value for key, value in self.table.items() if key not in _NOT_IMAGES]
+        return {self.table.get(value, value) for value in [*named, DEFAULT]}
 
     async def close(self) -> None:
         return None
