@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 
-from travis_worker import GENERATED, REVISION, __version__, metrics
+from travis_worker import metrics
 from travis_worker.app.hooks import run_hook
 from travis_worker.app.parts import build_api_config, build_provider, open_sources, pipeline_config
 from travis_worker.app.services import plan_services
 from travis_worker.app.signals import signals_handled, steer_pool
 from travis_worker.backends.base import Provider
+from travis_worker.buildinfo import build_info
 from travis_worker.buildscript.api import BuildApiClient
 from travis_worker.config import Settings
 from travis_worker.contracts import ScriptGenerator
@@ -62,6 +63,7 @@ class WorkerApp:
 
     async def run(self) -> int:
         settings = self.settings
+        metrics.expose_build_info()
         async with AsyncExitStack() as stack:
             # What the process reports about itself: spans, HTTP spans, pool gauges.
             tracing = configure_tracing(settings) if self._tracing else None
@@ -134,13 +136,14 @@ class WorkerApp:
         pool = self.pool
         if pool is None:
             return
+        build = build_info()
         logger.info(
             message,
             extra={
                 "fields": {
-                    "version": __version__,
-                    "revision": REVISION,
-                    "generated": GENERATED,
+                    "version": build.version,
+                    "revision": build.revision,
+                    "generated": build.generated,
                     "boot_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
                     "uptime_min": round((time.time() - self.started_at) / 60, 2),
                     "pool_size": pool.size,
