@@ -74,6 +74,11 @@ POOL_EXPECTED_SIZE = Gauge(
 )
 WORKER_READY = Gauge("travis_worker_ready", "1 while consuming jobs (what /ready reports)")
 BUILD_INFO = Info("travis_worker_build", "The running build: version, git revision, build date")
+AMQP_RECONNECTS = Counter(
+    "travis_worker_amqp_reconnects",
+    "Broker connections restored after the broker closed or lost them, by connection (jobs, logs)",
+    ["connection"],
+)
 HEARTBEAT_CHECKS = Counter(
     "travis_worker_heartbeat_checks",
     "Heartbeat URL checks, by result (up, down, error)",

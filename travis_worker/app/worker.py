@@ -13,14 +13,15 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from typing import Any
 
 from travis_worker import metrics
 from travis_worker.app.hooks import run_hook
+from travis_worker.app.lifecycle import build_fields, finish_counts, log_starting
 from travis_worker.app.parts import build_api_config, build_provider, open_sources, pipeline_config
 from travis_worker.app.services import plan_services
 from travis_worker.app.signals import signals_handled, steer_pool
 from travis_worker.backends.base import Provider
-from travis_worker.buildinfo import build_info
 from travis_worker.buildscript.api import BuildApiClient
 from travis_worker.config import Settings
 from travis_worker.contracts import ScriptGenerator
@@ -64,6 +65,7 @@ class WorkerApp:
     async def run(self) -> int:
         settings = self.settings
         metrics.expose_build_info()
+        log_starting(settings)
         async with AsyncExitStack() as stack:
             # What the process reports about itself: spans, HTTP spans, pool gauges.
             tracing = configure_tracing(settings) if self._tracing else None
@@ -85,7 +87,8 @@ class WorkerApp:
             # What runs beside the pool, and who may steer it.
             await stack.enter_async_context(self.services.running(self))
             stack.enter_context(signals_handled(self.handle_signal))
-            stack.callback(self.log_pool_info, "worker finished")
+            stack.callback(self.log_finished)
+            logger.info("worker started", extra={"fields": {"pool_size": settings.pool_size}})
             await self.pool.run(settings.pool_size)
         return 0
 
@@ -132,22 +135,26 @@ class WorkerApp:
         if self.pool is not None:
             steer_pool(sig, self.pool, self.log_pool_info)
 
-    def log_pool_info(self, message: str) -> None:
+    def log_finished(self) -> None:
+        """The pool has stopped: its size before the shutdown, and how the jobs ended."""
+        if self.pool is not None:
+            outcomes = finish_counts(self.pool.outcomes())
+            self.log_pool_info("worker finished", pool_size=self.pool.size_at_shutdown, **outcomes)
+
+    def log_pool_info(self, message: str, **more: Any) -> None:
         pool = self.pool
         if pool is None:
             return
-        build = build_info()
         logger.info(
             message,
             extra={
                 "fields": {
-                    "version": build.version,
-                    "revision": build.revision,
-                    "generated": build.generated,
+                    **build_fields(),
                     "boot_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
                     "uptime_min": round((time.time() - self.started_at) / 60, 2),
                     "pool_size": pool.size,
                     "total_processed": pool.total_processed,
+                    **more,
                 }
             },
         )
