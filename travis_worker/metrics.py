@@ -45,8 +45,8 @@ CLOUD_API_CALLS = Counter(
 )
 CLOUD_API_ERRORS = Counter(
     "travis_worker_cloud_api_errors",
-    "Failed cloud API calls, by method and code",
-    ["method", "code"],
+    "Failed cloud API calls, by method, code and zone (`global` for calls about no one zone)",
+    ["method", "code", "zone"],
 )
 RATE_LIMIT_WAIT = Histogram(
     "travis_worker_rate_limit_wait_seconds",
@@ -78,6 +78,11 @@ AMQP_RECONNECTS = Counter(
     "travis_worker_amqp_reconnects",
     "Broker connections restored after the broker closed or lost them, by connection (jobs, logs)",
     ["connection"],
+)
+JOB_QUEUE_READY = Gauge(
+    "travis_worker_job_queue_ready_messages",
+    "Jobs waiting in the job queue (ready, not yet delivered), checked every 30 s",
+    ["queue"],
 )
 HEARTBEAT_CHECKS = Counter(
     "travis_worker_heartbeat_checks",

@@ -3,6 +3,7 @@ consumer, each closed in reverse order by the caller's exit stack."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from travis_worker.sources.amqp.connection import (
     declare_topology,
 )
 from travis_worker.sources.amqp.publishers import LogPartPublisher, StatePublisher
+from travis_worker.sources.amqp.queuedepth import DEPTH_INTERVAL_SECONDS, watch_queue_depth
 from travis_worker.sources.amqp.source import AmqpJobSource, AmqpSourceConfig
 from travis_worker.sources.cancellation import CancellationBroadcaster
 
@@ -26,6 +28,7 @@ class AmqpSetup:
     source: AmqpSourceConfig
     sharded_logs: bool = False
     state_update_pool_size: int = 3
+    queue_depth_interval: float = DEPTH_INTERVAL_SECONDS
 
 
 async def open_amqp_source(
@@ -56,4 +59,14 @@ async def open_amqp_source(
     commands = CommandConsumer(jobs, broadcaster)
     await commands.start()
     stack.push_async_callback(commands.close)
+    depth = asyncio.create_task(
+        watch_queue_depth(jobs, setup.source.queue_name, setup.queue_depth_interval),
+        name="job queue depth",
+    )
+    stack.push_async_callback(_cancelled, depth)
     return AmqpJobSource(jobs, setup.source, state_publisher, log_publisher)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
