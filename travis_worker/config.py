@@ -143,6 +143,20 @@ class Settings(BaseSettings):
         "", description="OTLP/HTTP traces URL (default: the OTEL_EXPORTER_OTLP_* variables)"
     )
 
+    capacity_probe_interval: Duration = Field(
+        _d("15s"), description="first wait before asking the cloud for capacity again"
+    )
+    spool_dir: str = Field(
+        "",
+        description="unconfirmed state updates and log parts (default <tmp>/travis-worker-spool)",
+    )
+    spool_max_size: int = Field(
+        1024 * 1024 * 1024, gt=0, description="bytes the spool may hold before job output waits"
+    )
+    outbox_memory_size: int = Field(
+        32 * 1024 * 1024, gt=0, description="unconfirmed bytes held in memory before spooling"
+    )
+
     remote_controller_addr: str = Field("", **_special("HTTP control/debug listen address"))
     remote_controller_auth: str = Field("", **_special("user:password for the control API"))
     pprof_port: str = Field("", **_special("debug listener port on 127.0.0.1 (legacy name)"))

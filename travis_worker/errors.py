@@ -10,6 +10,7 @@
     ├── AckError                 the final state went out, the acknowledgement did not
     └── BackendError             infrastructure trouble; the job is requeued (`reset`)
         ├── InstanceStartError   the VM could not be started in time
+        │   └── CapacityError    the cloud has no room: quota used up, rate limited
         ├── ScriptUploadError    the script could not be placed on the VM
         │   └── StaleVMError     the VM already held a build script
         └── InstanceLostError    the VM went away mid-script (preempted, SSH dropped)
@@ -74,6 +75,16 @@ class BackendError(WorkerError):
 
 class InstanceStartError(BackendError):
     """The instance could not be created or did not become reachable."""
+
+
+class CapacityError(InstanceStartError):
+    """The cloud refused the instance for want of capacity (`reason`: `quota` or
+    `rate_limit`): every job would fail the same way, so the worker pauses taking jobs
+    until the provider says it has capacity again."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ScriptUploadError(BackendError):

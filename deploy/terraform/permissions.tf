@@ -8,6 +8,7 @@ locals {
   worker_permissions = [
     "compute.zones.get",                 # setup: resolve each configured zone
     "compute.zones.list",                # setup: alternate zones in the region
+    "compute.regions.get",               # region quotas: may a paused worker take jobs again?
     "compute.networks.get",              # setup: resolve the network
     "compute.subnetworks.get",           # setup: resolve the subnetwork
     "compute.machineTypes.list",         # setup: machine type self links per zone (one list)

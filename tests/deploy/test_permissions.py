@@ -25,6 +25,7 @@ GCE_API = BACKENDS / "google" / "api.py"
 API_PERMISSIONS: dict[str, set[str]] = {
     "zones.get": {"compute.zones.get"},
     "zones.list": {"compute.zones.list"},
+    "regions.get": {"compute.regions.get"},
     "networks.get": {"compute.networks.get"},
     "subnetworks.get": {"compute.subnetworks.get"},
     "machineTypes.get": {"compute.machineTypes.get"},

@@ -1,6 +1,6 @@
 """An HTTP fake of the Compute Engine REST API (v1), served on 127.0.0.1.
 
-It serves the subset travis-worker uses (zones, networks, subnetworks, machine types,
+It serves the subset travis-worker uses (zones, regions, networks, subnetworks, machine types,
 images, instances insert/get/delete/list/aggregated list, zone operations get/wait, global
 operations) to the real google-cloud-compute client. An insert boots a "VM": a real sshd
 from `tests.fakes.sshvm` that accepts the key the startup script authorizes; a delete
@@ -101,6 +101,13 @@ class ComputeFake:
         self.networks = set(networks)
         self.subnetworks = set(subnetworks)
         self.faults = Faults()
+        self.quotas: dict[str, tuple[float, float]] = {
+            "CPUS": (2400.0, 0.0),
+            "INSTANCES": (1000.0, 0.0),
+            "SSD_TOTAL_GB": (81920.0, 0.0),
+            "NVIDIA_T4_GPUS": (0.0, 0.0),
+        }
+        """The region's quotas, metric → (limit, usage), as `regions.get` reports them."""
         self.instances: dict[tuple[str, str], FakeInstance] = {}
         self.operations: dict[str, FakeOperation] = {}
         self.inserts: list[InsertRecord] = []

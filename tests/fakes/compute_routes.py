@@ -51,6 +51,19 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
     async def zones_list(request: web.Request) -> web.Response:
         return items([zone_json(zone) for zone in fake.zones], request)
 
+    async def regions_get(request: web.Request) -> web.Response:
+        region = request.match_info["region"]
+        if region != fake.region:
+            return not_found(f"projects/{fake.project}/regions/{region}")
+        quotas = [
+            {"metric": metric, "limit": limit, "usage": usage}
+            for metric, (limit, usage) in sorted(fake.quotas.items())
+        ]
+        link = project_link(fake.project, f"regions/{region}")
+        return web.json_response(
+            {"kind": "compute#region", "name": region, "selfLink": link, "quotas": quotas}
+        )
+
     async def networks_get(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in fake.networks:
@@ -150,6 +163,7 @@ def add_routes(app: web.Application, fake: ComputeFake) -> None:
     z = f"{_P}/zones/{{zone}}"
     app.router.add_get(f"{_P}/zones", api("zones.list", zones_list))
     app.router.add_get(z, api("zones.get", zones_get))
+    app.router.add_get(f"{_P}/regions/{{region}}", api("regions.get", regions_get))
     app.router.add_get(f"{_P}/global/networks/{{name}}", api("networks.get", networks_get))
     app.router.add_get(
         f"{_P}/regions/{{region}}/subnetworks/{{name}}", api("subnetworks.get", subnetworks_get)

@@ -8,8 +8,6 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,18 +119,3 @@ class Reporting:
             return finished and (self.log_closed(job_id) or not with_log)
 
         await self.wait_for(done, timeout)
-
-
-@contextmanager
-def memory_alarm() -> Iterator[None]:
-    """Make the broker block every publisher (as a real memory alarm does) for the block."""
-    out = subprocess.run(
-        ["rabbitmqctl", "eval", "vm_memory_monitor:get_vm_memory_high_watermark()."],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    watermark = out.stdout.strip().splitlines()[-1]
-    rabbitmqctl("set_vm_memory_high_watermark", "0.0000001")
-    try:
-        yield
-    finally:
-        rabbitmqctl("set_vm_memory_high_watermark", watermark)

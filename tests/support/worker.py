@@ -41,10 +41,12 @@ def example_payload(
 async def publish(
     connection: AbstractRobustConnection, queue: str, body: bytes | dict[str, Any]
 ) -> None:
+    """Publish a job as the hub does: persistent, so it outlives a broker restart."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     channel = await connection.channel()
     await channel.declare_queue(queue, durable=True)
-    await channel.default_exchange.publish(aio_pika.Message(raw), routing_key=queue)
+    message = aio_pika.Message(raw, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+    await channel.default_exchange.publish(message, routing_key=queue)
     await channel.close()
 
 

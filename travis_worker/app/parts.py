@@ -9,8 +9,10 @@ so a new setting is one field in one place.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any, TypeVar
 
 from travis_worker.backends import create_provider
@@ -22,6 +24,7 @@ from travis_worker.errors import ConfigError
 from travis_worker.job import StartDefaults
 from travis_worker.processor.env import PipelineConfig
 from travis_worker.sources.amqp.connection import BrokerConfig
+from travis_worker.sources.amqp.outbox import OutboxLimits
 from travis_worker.sources.amqp.setup import AmqpSetup, open_amqp_source
 from travis_worker.sources.amqp.source import AmqpSourceConfig
 from travis_worker.sources.cancellation import CancellationBroadcaster
@@ -90,9 +93,17 @@ def amqp_setup(settings: Settings) -> AmqpSetup:
             consumer_priority=settings.amqp_consumer_priority,
             start_defaults=start_defaults(settings),
         ),
+        spool_root=spool_root(settings),
+        outbox_limits=OutboxLimits(settings.outbox_memory_size, settings.spool_max_size),
         sharded_logs=settings.rabbitmq_sharding,
         state_update_pool_size=settings.state_update_pool_size,
     )
+
+
+def spool_root(settings: Settings) -> Path:
+    if settings.spool_dir:
+        return Path(settings.spool_dir)
+    return Path(tempfile.gettempdir()) / "travis-worker-spool"
 
 
 async def open_sources(

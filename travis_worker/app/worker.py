@@ -25,6 +25,7 @@ from travis_worker.backends.base import Provider
 from travis_worker.buildscript.api import BuildApiClient
 from travis_worker.config import Settings
 from travis_worker.contracts import ScriptGenerator
+from travis_worker.processor.backpressure import CapacityGate, ResetPacer
 from travis_worker.processor.env import JobEnv
 from travis_worker.processor.pool import ProcessorPool
 from travis_worker.sources.cancellation import CancellationBroadcaster
@@ -52,15 +53,18 @@ class WorkerApp:
         self.broadcaster = CancellationBroadcaster()
         self.started_at = time.time()
         self.pool: ProcessorPool | None = None
+        self.capacity: CapacityGate | None = None
         self.services = plan_services(settings, self)
         self._scripts = scripts
         self._tracing = tracing
 
     @property
     def ready(self) -> bool:
-        """Consuming jobs (not draining, not paused): what `/ready` reports."""
+        """Consuming jobs (not draining, not paused by an operator or for want of cloud
+        capacity): what `/ready` reports."""
         pool = self.pool
-        return pool is not None and pool.started and not pool.draining and not pool.paused
+        consuming = pool is not None and pool.started and not pool.draining and not pool.paused
+        return consuming and self.capacity is not None and self.capacity.is_open
 
     async def run(self) -> int:
         settings = self.settings
@@ -79,9 +83,13 @@ class WorkerApp:
             await provider.setup()
             scripts = self._scripts or await self._build_api(stack)
             source = await open_sources(settings, self.broadcaster, stack)
-            self.pool = ProcessorPool(
-                source, self._env_factory(provider, scripts), settings.hostname
+            self.capacity = CapacityGate(
+                provider.has_capacity,
+                first_probe=settings.capacity_probe_interval.total_seconds(),
             )
+            stack.push_async_callback(self.capacity.close)
+            make_env = self._env_factory(provider, scripts, self.capacity)
+            self.pool = ProcessorPool(source, make_env, settings.hostname)
             await run_hook("start", settings.start_hook)
             stack.push_async_callback(run_hook, "stop", settings.stop_hook)
             # What runs beside the pool, and who may steer it.
@@ -97,8 +105,11 @@ class WorkerApp:
         stack.push_async_callback(client.close)
         return client
 
-    def _env_factory(self, provider: Provider, scripts: ScriptGenerator) -> Callable[[str], JobEnv]:
+    def _env_factory(
+        self, provider: Provider, scripts: ScriptGenerator, capacity: CapacityGate
+    ) -> Callable[[str], JobEnv]:
         config = pipeline_config(self.settings)
+        resets = ResetPacer()
 
         def make_env(processor_id: str) -> JobEnv:
             return JobEnv(
@@ -108,6 +119,8 @@ class WorkerApp:
                 scripts=scripts,
                 broadcaster=self.broadcaster,
                 processor_id=processor_id,
+                capacity=capacity,
+                resets=resets,
             )
 
         return make_env

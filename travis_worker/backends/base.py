@@ -116,10 +116,16 @@ class Provider(Protocol):
         """Once, before the first job: resolve and check everything static."""
         ...
 
+    async def has_capacity(self) -> bool:
+        """Whether a start could get an instance now. Asked while the worker is paused after
+        a CapacityError; a backend without quotas or rate limits answers True."""
+        ...
+
     async def start(self, attrs: StartAttributes, progress: Progress) -> Instance:
         """Create an instance for one job. Returns only when it accepts an upload.
 
-        Raises InstanceStartError (requeue) or JobAbortError (errored, message to the user).
+        Raises InstanceStartError (requeue; CapacityError when the cloud has no room) or
+        JobAbortError (errored, message to the user).
         The caller bounds the call with `startup-timeout`.
         """
         ...

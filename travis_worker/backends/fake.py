@@ -78,6 +78,10 @@ class FakeProvider:
     async def setup(self) -> None:
         """Nothing to set up."""
 
+    async def has_capacity(self) -> bool:
+        """No machine, no quota."""
+        return True
+
     async def start(self, attrs: StartAttributes, progress: Progress) -> FakeInstance:
         await asyncio.sleep(self._config.startup_duration.total_seconds())
         return FakeInstance(self._config)

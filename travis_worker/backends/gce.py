@@ -51,6 +51,7 @@ from travis_worker.backends.google.images import (
     SelectorParams,
 )
 from travis_worker.backends.google.instance import DELETE_SECONDS, Cleanups, GceInstance, delete_vm
+from travis_worker.backends.google.quotas import quota_metrics, used_up
 from travis_worker.backends.google.ratelimit import RateLimitSettings, build_rate_limiter
 from travis_worker.backends.google.zones import ZoneChooser
 from travis_worker.backends.ssh import SshKey
@@ -162,13 +163,14 @@ class GceProvider:
             self.zones, alternates, cooldown=config.zone_cooldown.total_seconds()
         )
 
+    def _machine_type_names(self) -> list[str]:
+        """Every machine type a job may ask for."""
+        config = self.config
+        return [config.machine_type, config.premium_machine_type, *VM_SIZE_MACHINE_TYPES.values()]
+
     async def _list_machine_types(self, zone: str) -> None:
         """Cache the self links of every machine type a job may ask for in `zone`."""
-        names = [
-            self.config.machine_type,
-            self.config.premium_machine_type,
-            *VM_SIZE_MACHINE_TYPES.values(),
-        ]
+        names = self._machine_type_names()
         try:
             links = await self.api.machine_type_links(zone, names)
         except ComputeApiError as exc:
@@ -176,6 +178,20 @@ class GceProvider:
         self._listed_zones.add(zone)
         for name, link in links.items():
             self._machine_types[(zone, name)] = link
+
+    async def has_capacity(self) -> bool:
+        try:
+            quotas = await self.api.region_quotas(self.region)
+        except ComputeApiError as exc:
+            if exc.rate_limited:
+                return False
+            # Not knowing is no reason to stay paused: the next job's insert will tell.
+            logger.warning("couldn't read the region's quotas", extra={"fields": {"err": str(exc)}})
+            return True
+        full = used_up(quotas, quota_metrics(self._machine_type_names()))
+        if full:
+            logger.info("region quotas still used up", extra={"fields": {"quotas": ",".join(full)}})
+        return not full
 
     # --- start -----------------------------------------------------------------------
 

@@ -112,6 +112,10 @@ class LocalProvider:
         if self._scripts_dir:
             await asyncio.to_thread(Path(self._scripts_dir).mkdir, parents=True, exist_ok=True)
 
+    async def has_capacity(self) -> bool:
+        """A local process needs no cloud quota."""
+        return True
+
     async def start(self, attrs: StartAttributes, progress: Progress) -> LocalInstance:
         work_dir = tempfile.mkdtemp(
             prefix=f"travis-job-{attrs.job_id}-", dir=self._scripts_dir or None

@@ -26,6 +26,7 @@ from travis_worker.config import Settings
 from travis_worker.contracts import ScriptGenerator, error_job
 from travis_worker.errors import ConfigError, PayloadError
 from travis_worker.job import StartAttributes, parse_job_body
+from travis_worker.processor.backpressure import CapacityGate, ResetPacer
 from travis_worker.processor.env import JobEnv
 from travis_worker.processor.pipeline import run_job
 from travis_worker.processor.processor import new_processor_id
@@ -69,6 +70,8 @@ async def run_job_file(settings: Settings, payload: bytes, script: bytes | None)
         scripts=scripts,
         broadcaster=CancellationBroadcaster(),
         processor_id=new_processor_id(settings.hostname),
+        capacity=CapacityGate(provider.has_capacity),
+        resets=ResetPacer(),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

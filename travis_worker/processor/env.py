@@ -10,6 +10,7 @@ from typing import Final, Literal
 from travis_worker.backends.base import Provider
 from travis_worker.contracts import ScriptGenerator
 from travis_worker.job import FinishState
+from travis_worker.processor.backpressure import CapacityGate, ResetPacer
 from travis_worker.sources.cancellation import CancellationBroadcaster
 
 
@@ -32,7 +33,8 @@ class PipelineConfig:
 
 @dataclass
 class JobEnv:
-    """One processor's collaborators. `abort` is set by an immediate shutdown."""
+    """One processor's collaborators. `abort` is set by an immediate shutdown; `capacity`
+    and `resets` are shared by every processor of the pool."""
 
     config: PipelineConfig
     provider: Provider
@@ -40,6 +42,8 @@ class JobEnv:
     scripts: ScriptGenerator
     broadcaster: CancellationBroadcaster
     processor_id: str
+    capacity: CapacityGate
+    resets: ResetPacer
     abort: asyncio.Event = field(default_factory=asyncio.Event)
 
 

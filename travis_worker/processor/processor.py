@@ -8,8 +8,9 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from travis_worker import metrics
 from travis_worker.contracts import Job, JobSource, JobStream
@@ -18,6 +19,7 @@ from travis_worker.processor.env import REQUEUE, JobEnv
 from travis_worker.processor.pipeline import Outcome, run_job
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A processor whose stream cannot be opened (broker down) retries at this pace.
 OPEN_RETRY_SECONDS = (0.5, 1, 2, 5, 10)
@@ -64,14 +66,26 @@ class Processor:
         self.env.abort.set()
 
     async def run(self) -> None:
-        stream = await self._open_stream()
+        stream: JobStream | None = None
+        capacity = self.env.capacity
         try:
-            while stream is not None and not self.stopping:
+            while not self.stopping:
                 self._set_status(ProcessorStatus.WAITING)
+                if not capacity.is_open:
+                    # Give back the delivery this consumer holds, and take none meanwhile.
+                    if stream is not None:
+                        await asyncio.shield(self._close(stream))
+                        stream = None
+                    await self._until_stopping_or(capacity.wait_open())
+                    continue
+                stream = stream or await self._open_stream()
+                if stream is None:
+                    break  # asked to stop while the source could not be reached
                 job = await self._next_job(stream)
-                if job is None:
-                    break
-                await self._process(job)
+                if job is not None:
+                    await self._process(job)
+                elif not self.stopping and capacity.is_open:
+                    break  # the source closed for good
         finally:
             if stream is not None:
                 await asyncio.shield(self._close(stream))
@@ -96,19 +110,32 @@ class Processor:
         return None
 
     async def _next_job(self, stream: JobStream) -> Job | None:
-        """The next job, or None once stopping was asked for while waiting."""
-        next_job = asyncio.ensure_future(stream.next_job())
-        stopping = asyncio.ensure_future(self._stopping.wait())
+        """The next job, or None once stopping was asked for (or consumption paused) while
+        waiting."""
+        return await self._until_stopping_or(
+            stream.next_job(), also=self.env.capacity.closed.wait()
+        )
+
+    async def _until_stopping_or(
+        self, wanted: Awaitable[T], also: Awaitable[object] | None = None
+    ) -> T | None:
+        """`wanted`'s result, or None if the processor is asked to stop (or `also` happens)
+        first; `wanted` is then cancelled and waited for."""
+        result = asyncio.ensure_future(wanted)
+        others: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopping.wait())]
+        if also is not None:
+            others.append(asyncio.ensure_future(also))
         try:
-            await asyncio.wait({next_job, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({result, *others}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopping.cancel()
-            if not next_job.done():
-                next_job.cancel()
-                await asyncio.wait({next_job})
+            for other in others:
+                other.cancel()
+            if not result.done():
+                result.cancel()
+                await asyncio.wait({result})
         # A job that arrived together with the stop request is run, never dropped.
-        if next_job.done() and not next_job.cancelled():
-            return next_job.result()
+        if result.done() and not result.cancelled():
+            return result.result()
         return None
 
     async def _process(self, job: Job) -> None:

@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 
 from travis_worker.compat import texts
 from travis_worker.contracts import Job
-from travis_worker.errors import BackendError, BuildScriptError, JobAbortError, StaleVMError
+from travis_worker.errors import (
+    BackendError,
+    BuildScriptError,
+    CapacityError,
+    JobAbortError,
+    StaleVMError,
+)
 from travis_worker.job import FinishState
 from travis_worker.processor.env import REQUEUE, JobEnv, Verdict
 from travis_worker.processor.interrupt import StepInterrupted, run_step
@@ -116,6 +122,8 @@ class JobRun:
         self._concluded = True
         self.outcome.verdict = self._verdict_for(exc)
         self.outcome.error = str(exc) or type(exc).__name__
+        if isinstance(exc, CapacityError):
+            self.env.capacity.trip(exc)
 
     def errored(self, text: str) -> Verdict:
         self.last_text = text

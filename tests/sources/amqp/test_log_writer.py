@@ -11,18 +11,24 @@ from travis_worker.errors import LogClosedError
 from travis_worker.job import LogMeta
 from travis_worker.sources.amqp.connection import declare_log_topology
 from travis_worker.sources.amqp.logwriter import LOG_CHUNK_SIZE, AmqpLogWriter, split_utf8
+from travis_worker.sources.amqp.outbox import Outbox, OutboxLimits
 from travis_worker.sources.amqp.publishers import LogPartPublisher
+from travis_worker.sources.amqp.spool import Spool
 
 
 @pytest.fixture
-async def publisher(amqp_connection, reporting):
+async def publisher(amqp_connection, reporting, tmp_path):
+    """The logs outbox a worker gives its log writers."""
     channel = await amqp_connection.channel()
     await declare_log_topology(channel, sharded=False)
     await channel.close()
-    publisher = LogPartPublisher(amqp_connection, sharded=False)
-    await publisher.open()
-    yield publisher
-    await publisher.close()
+    parts = LogPartPublisher(amqp_connection, sharded=False)
+    await parts.open()
+    outbox = Outbox("log", parts.publish, Spool(tmp_path / "log"), OutboxLimits())
+    outbox.start()
+    yield outbox
+    await outbox.close()
+    await parts.close()
 
 
 async def test_first_part_and_final_part(publisher, reporting, job_id):

@@ -43,6 +43,7 @@ from travis_worker.backends.google.api_types import (
     Image,
     InstanceInfo,
     Operation,
+    Quota,
     Zone,
     instance_info,
     operation,
@@ -107,6 +108,7 @@ class ComputeApi:
         self._zone_operations = compute_v1.ZoneOperationsClient(**kwargs)
         self._global_operations = compute_v1.GlobalOperationsClient(**kwargs)
         self._zones = compute_v1.ZonesClient(**kwargs)
+        self._regions = compute_v1.RegionsClient(**kwargs)
         self._networks = compute_v1.NetworksClient(**kwargs)
         self._subnetworks = compute_v1.SubnetworksClient(**kwargs)
         self._machine_types = compute_v1.MachineTypesClient(**kwargs)
@@ -150,6 +152,11 @@ class ComputeApi:
         request = {"project": self.project, "filter": f"region eq {region_link}"}
         found = await self._call("zones.list", partial(self._list, self._zones, request))
         return [Zone(zone.name, zone.region, zone.status) for zone in found]
+
+    async def region_quotas(self, region: str) -> list[Quota]:
+        call = partial(self._regions.get, project=self.project, region=region, **self._options())
+        found = await self._call("regions.get", call)
+        return [Quota(str(q.metric), float(q.limit), float(q.usage)) for q in found.quotas]
 
     async def network_link(self, name: str) -> str:
         call = partial(self._networks.get, project=self.project, network=name, **self._options())

@@ -58,6 +58,15 @@ class ComputeApiError(BackendError):
         return bool(CAPACITY_CODES.intersection(self.reasons))
 
     @property
+    def rate_limited(self) -> bool:
+        return self.code == 429 or bool(_RATE_LIMIT_REASONS.intersection(self.reasons))
+
+    @property
+    def quota_exceeded(self) -> bool:
+        """A project or region quota is used up (zonal stockouts are `out_of_capacity`)."""
+        return "quotaExceeded" in self.reasons
+
+    @property
     def retryable(self) -> bool:
         """Worth repeating as is: throttling, server trouble, no answer, not ready yet."""
         if self.transient is not None:
@@ -107,6 +116,11 @@ class OperationError(BackendError):
         return bool(self.items) and all(item.zonal for item in self.items)
 
     @property
+    def quota_exceeded(self) -> bool:
+        """A quota of the region or project is used up: no zone of the region will do."""
+        return any(item.code == "QUOTA_EXCEEDED" and not item.zonal for item in self.items)
+
+    @property
     def zones_available(self) -> tuple[str, ...]:
         return tuple(zone for item in self.items for zone in item.zones_available)
 
@@ -129,6 +143,13 @@ class Zone:
     region: str
     """The region's self link."""
     status: str = "UP"
+
+
+@dataclass(frozen=True)
+class Quota:
+    metric: str
+    limit: float
+    usage: float
 
 
 @dataclass(frozen=True)

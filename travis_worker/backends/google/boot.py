@@ -30,7 +30,7 @@ from travis_worker.backends.google.config import GceConfig
 from travis_worker.backends.google.zones import ZoneChooser
 from travis_worker.backends.ssh import Connection, SshConnectError, SshKey, connect_when_ready
 from travis_worker.compat.durations import format_go_duration, truncate_to_millis
-from travis_worker.errors import InstanceStartError
+from travis_worker.errors import CapacityError, InstanceStartError
 
 SUCCESS, FAILURE, NEUTRAL = ProgressState.SUCCESS, ProgressState.FAILURE, ProgressState.NEUTRAL
 FIRST_PAUSE = 0.1
@@ -129,6 +129,10 @@ class VmBoot:
             await self.say("could not insert instance", FAILURE)
             if exc.out_of_capacity:
                 raise ZoneUnavailable(zone, str(exc)) from exc
+            if exc.rate_limited:
+                raise CapacityError(f"rate limited: {exc}", reason="rate_limit") from exc
+            if exc.quota_exceeded:
+                raise CapacityError(f"quota exceeded: {exc}", reason="quota") from exc
             raise InstanceStartError(f"could not insert instance: {exc}") from exc
         observe("insert", zone, started)
         await self.say("inserted instance", SUCCESS)
@@ -140,6 +144,8 @@ class VmBoot:
             await self.say("instance could not be inserted", FAILURE, interrupts=True)
             if error.zonal:
                 raise ZoneUnavailable(zone, str(error), error.zones_available) from error
+            if error.quota_exceeded:
+                raise CapacityError(f"quota exceeded: {error}", reason="quota") from error
             raise InstanceStartError(f"instance could not be inserted: {error}") from error
         await self.say(
             f"instance is ready ({elapsed_text(self.started)})", SUCCESS, interrupts=True

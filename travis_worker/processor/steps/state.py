@@ -18,6 +18,7 @@ from travis_worker import metrics
 from travis_worker.backends.base import Instance
 from travis_worker.errors import AckError
 from travis_worker.job import FinishState, LogMeta
+from travis_worker.processor.backpressure import pause_unless
 from travis_worker.processor.env import REQUEUE
 from travis_worker.processor.joblog import JobLog
 from travis_worker.processor.run import JobRun
@@ -76,10 +77,12 @@ async def _report_final_state(run: JobRun) -> None:
     duration = time.monotonic() - run.received_at
     try:
         if verdict == REQUEUE:
+            await _pace_reset(run)
             metrics.JOBS_REQUEUED.labels(reason=run.outcome.requeue_reason).inc()
             metrics.JOB_DURATION.labels(state="reset").observe(duration)
             await run.job.requeue()
         else:
+            run.env.resets.finished(run.job.payload.job.id)
             state = FinishState(verdict)
             metrics.JOBS_FINISHED.labels(state=state.value).inc()
             metrics.JOB_DURATION.labels(state=state.value).observe(duration)
@@ -90,3 +93,16 @@ async def _report_final_state(run: JobRun) -> None:
         )
     except Exception:
         logger.exception("couldn't report the job's final state")
+
+
+async def _pace_reset(run: JobRun) -> None:
+    """Hold a job this worker keeps resetting for the same reason (backpressure.py); a
+    worker shutting down resets at once."""
+    reason = run.outcome.requeue_reason
+    if run.env.abort.is_set():
+        return
+    pause = run.env.resets.pause_before_reset(run.job.payload.job.id, reason)
+    if pause:
+        metrics.REQUEUE_DELAY.observe(pause)
+        logger.info("pausing before reset", extra={"fields": {"reason": reason, "pause_s": pause}})
+        await pause_unless(run.env.abort, pause)

@@ -1,5 +1,9 @@
 """A job taken from RabbitMQ: reports its state to `reporting.jobs.builds` and owns the
-acknowledgement of its delivery (travis-ci/worker `amqp_job.go`)."""
+acknowledgement of its delivery (travis-ci/worker `amqp_job.go`).
+
+State updates go through the state outbox, in order. `received` and `started` do not wait
+for the broker (a job runs on through an outage); the final state does: the delivery is
+acknowledged only once the broker confirmed it."""
 
 from __future__ import annotations
 
@@ -14,17 +18,11 @@ from travis_worker.compat import gojson
 from travis_worker.contracts import LogWriter
 from travis_worker.errors import AckError, WorkerError
 from travis_worker.job import FinishState, JobData, JobPayload, StartAttributes
-from travis_worker.sources.amqp.logwriter import AmqpLogWriter, PartPublisher
-from travis_worker.sources.amqp.publishers import PublishError, StatePublisher
+from travis_worker.sources.amqp.logwriter import AmqpLogWriter
+from travis_worker.sources.amqp.outbox import Outbox
 from travis_worker.sources.amqp.redelivery import DeliveryKey
-from travis_worker.util.backoff import Backoff, retry
 
 logger = logging.getLogger(__name__)
-
-# A state update that the broker does not take is retried this long (a broker restart
-# takes seconds) before the delivery is left to be redelivered.
-STATE_UPDATE_RETRY_SECONDS = 120.0
-PUBLISH_BACKOFF = Backoff(initial=0.25, multiplier=2, max_interval=5.0)
 
 
 class AmqpJob(JobData):
@@ -39,14 +37,14 @@ class AmqpJob(JobData):
         raw_payload: dict[str, Any],
         start_attributes: StartAttributes,
         *,
-        state_publisher: StatePublisher,
-        log_publisher: PartPublisher,
+        states: Outbox,
+        logs: Outbox,
         on_settled: Callable[..., None] = lambda job_id, **_: None,
     ) -> None:
         super().__init__(payload, raw_payload, start_attributes)
         self._message = message
-        self._state_publisher = state_publisher
-        self._log_publisher = log_publisher
+        self._states = states
+        self._logs = logs
         self._on_settled = on_settled
         self._state_count = payload.meta.state_update_count
         self._received_at: datetime | None = None
@@ -87,7 +85,7 @@ class AmqpJob(JobData):
             self._on_settled(self.delivery_key, state_published=False, acked=False)
 
     async def open_log(self) -> LogWriter:
-        return AmqpLogWriter(self._log_publisher, self._payload.job.id, self.uuid)
+        return AmqpLogWriter(self._logs, self._payload.job.id, self.uuid)
 
     @property
     def redelivered(self) -> bool:
@@ -103,14 +101,15 @@ class AmqpJob(JobData):
             raise WorkerError(f"job {self._payload.job.id} already settled")
         published = acked = False
         try:
-            await self._send_state(state, event_type, retry_for=STATE_UPDATE_RETRY_SECONDS)
+            await self._states.wait_confirmed(await self._send_state(state, event_type))
             published = self._settled = True
             await self._message.ack()
             acked = True
         except Exception as exc:  # aio-pika raises several types for a dead channel
             if not published:
-                # Unreported and unacked, the delivery would stall this consumer (prefetch
-                # 1) on a live channel: give it back so the job runs again.
+                # Not even queued for the broker (the spool could not be written): unacked,
+                # the delivery would stall this consumer (prefetch 1) on a live channel;
+                # give it back so the job runs again.
                 await self._give_back()
                 raise
             # The broker redelivers it; the source drops that redelivery (redelivery.py).
@@ -152,19 +151,9 @@ class AmqpJob(JobData):
             body["trace"] = True
         return body
 
-    async def _send_state(self, state: str, event_type: str, *, retry_for: float = 0) -> None:
+    async def _send_state(self, state: str, event_type: str) -> int:
+        """Queue the update for `state`; returns its outbox sequence number."""
         # Go marshals this body from a map, hence sorted keys.
         body = gojson.dumps(self.state_body(state), sort_keys=True)
         self._state_count += 1
-
-        def log_retry(error: Exception, pause: float) -> None:
-            fields = {"state": state, "err": str(error), "retry_in": round(pause, 2)}
-            logger.warning("state update not published, retrying", extra={"fields": fields})
-
-        await retry(
-            lambda: self._state_publisher.publish(body, event_type),
-            retry_on=PublishError,
-            backoff=PUBLISH_BACKOFF,
-            give_up_after=retry_for,
-            on_retry=log_retry,
-        )
+        return await self._states.post(self._payload.job.id, event_type, body, may_wait=False)

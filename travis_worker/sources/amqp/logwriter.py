@@ -5,27 +5,22 @@ ending with one empty `final` part. Unlike travis-ci/worker, a part never splits
 UTF-8 character (a character cut at a buffer edge waits for its remaining bytes), and
 invalid bytes become U+FFFD instead of producing invalid JSON strings.
 
-Parts go to an outbox before they are published, in windows of several parts awaiting
-their confirms together. A part the broker did not take stays in the outbox and is sent
-again on the next tick (possibly after later parts: every part carries its number), so a
-broker outage delays the log but loses none of it. A part is sent again only when its
-connection failed, never merely because the broker was slow to confirm it.
+Parts are posted to the logs outbox (outbox.py), which publishes them in order and holds
+them (in memory, then on disk) while the broker does not take them: a broker outage delays
+the log but loses none of it. `close()` returns once the broker confirmed every part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import itertools
 import logging
-from collections import deque
 from typing import Any, Protocol
 
 from travis_worker import metrics
 from travis_worker.compat import gojson
 from travis_worker.errors import LogClosedError
 from travis_worker.job import LogMeta
-from travis_worker.sources.amqp.publishers import PublishError
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +28,16 @@ logger = logging.getLogger(__name__)
 # and ~82 bytes of envelope, 1653 bytes of content is the most that always fits.
 LOG_CHUNK_SIZE = 1653
 FLUSH_INTERVAL = 0.5
+LOG_PART_TYPE = "job:test:log"
 # A writer holding this much unflushed text flushes at once instead of waiting for the tick,
 # which bounds memory for a job that prints faster than the tick drains.
 EAGER_FLUSH_BYTES = 256 * 1024
-# Parts in flight at once per job (each waits for its publisher confirm).
-PUBLISH_WINDOW = 64
-# How long close() keeps retrying a broker that does not take the log's last parts.
-CLOSE_RETRY_SECONDS = 120.0
 
 
-class PartPublisher(Protocol):
-    async def publish(self, body: bytes, job_id: int) -> None: ...
+class PartOutbox(Protocol):
+    async def post(self, job_id: int, event_type: str, body: bytes, *, may_wait: bool) -> int: ...
+
+    async def wait_confirmed(self, seq: int) -> None: ...
 
 
 def split_utf8(data: bytes, limit: int) -> list[bytes]:
@@ -63,14 +57,14 @@ def split_utf8(data: bytes, limit: int) -> list[bytes]:
 class AmqpLogWriter:
     """One job's log. Not reusable: once closed, writes raise LogClosedError."""
 
-    def __init__(self, publisher: PartPublisher, job_id: int, uuid: str) -> None:
-        self._publisher = publisher
+    def __init__(self, outbox: PartOutbox, job_id: int, uuid: str) -> None:
+        self._outbox = outbox
         self._job_id = job_id
         self._uuid = uuid
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending: list[str] = []
         self._pending_size = 0
-        self._outbox: deque[bytes] = deque()
+        self._last_posted = 0
         self._next_number = 0
         self._meta: LogMeta | None = None
         self._closed = False
@@ -111,12 +105,11 @@ class AmqpLogWriter:
         self._closed = True
         self._append(self._decoder.decode(b"", final=True))
         async with self._lock:
-            # Cancelled only while we hold the lock, so never in the middle of a publish
-            # (a part sent but not yet confirmed would otherwise be sent twice).
+            # Cancelled only while we hold the lock, so never in the middle of posting parts.
             self._ticker.cancel()
-            self._chunk_pending()
-            self._outbox.append(self._part("", final=True))
-            await self._drain_outbox(deadline=CLOSE_RETRY_SECONDS)
+            await self._post_pending()
+            await self._post(self._part("", final=True))
+        await self._outbox.wait_confirmed(self._last_posted)
 
     async def _flush_regularly(self) -> None:
         while True:
@@ -125,18 +118,22 @@ class AmqpLogWriter:
 
     async def _flush(self) -> None:
         async with self._lock:
-            self._chunk_pending()
-            await self._drain_outbox(deadline=0)
+            await self._post_pending()
 
-    def _chunk_pending(self) -> None:
+    async def _post_pending(self) -> None:
         if not self._pending:
             return
         data = "".join(self._pending).encode()
         self._pending.clear()
         self._pending_size = 0
         for piece in split_utf8(data, LOG_CHUNK_SIZE):
-            self._outbox.append(self._part(piece.decode(), final=False))
+            await self._post(self._part(piece.decode(), final=False))
         metrics.LOG_BYTES.inc(len(data))
+
+    async def _post(self, part: bytes) -> None:
+        self._last_posted = await self._outbox.post(
+            self._job_id, LOG_PART_TYPE, part, may_wait=True
+        )
 
     def _part(self, content: str, *, final: bool) -> bytes:
         part: dict[str, Any] = {
@@ -158,46 +155,3 @@ class AmqpLogWriter:
             self._meta = None
         self._next_number += 1
         return gojson.dumps(part)
-
-    async def _drain_outbox(self, *, deadline: float) -> None:
-        """Publish queued parts. With `deadline` > 0, keep retrying that long."""
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + deadline
-        delay = 0.25
-        while self._outbox:
-            failure = await self._publish_batch()
-            if failure is None:
-                continue
-            if loop.time() >= give_up_at:
-                logger.error(
-                    "couldn't publish log part",
-                    extra={"fields": {"err": str(failure), "held_parts": len(self._outbox)}},
-                )
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    async def _publish_batch(self) -> PublishError | None:
-        """Publish up to PUBLISH_WINDOW parts at once and wait for all their confirms.
-
-        Waiting for each confirm before sending the next part would cap a job at one part
-        per broker round trip. Parts are started in order on one channel; the ones the
-        broker did not confirm stay in the outbox, in order, for the next attempt.
-        """
-        batch = list(itertools.islice(self._outbox, PUBLISH_WINDOW))
-        results = await asyncio.gather(
-            *(self._publisher.publish(part, self._job_id) for part in batch),
-            return_exceptions=True,
-        )
-        failure: PublishError | None = None
-        kept: list[bytes] = []
-        for part, result in zip(batch, results, strict=True):
-            if isinstance(result, PublishError):
-                failure = failure or result
-                kept.append(part)
-            elif isinstance(result, BaseException):
-                raise result
-        for _ in batch:
-            self._outbox.popleft()
-        self._outbox.extendleft(reversed(kept))
-        return failure

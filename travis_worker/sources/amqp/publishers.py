@@ -2,14 +2,13 @@
 travis-ci/worker (`amqp_job.go`, `amqp_log_writer.go`).
 
 Both publishers raise PublishError when the broker did not take a message, and never drop
-it themselves: the caller (the job, the log writer) keeps it and retries in order, which is
-how a broker outage is ridden out without losing or reordering anything.
+it themselves: the outbox (outbox.py) keeps it and retries in order, which is how a broker
+outage is ridden out without losing or reordering anything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import UTC, datetime
 
 import aio_pika
@@ -18,10 +17,12 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from travis_worker import metrics
 from travis_worker.errors import WorkerError
 from travis_worker.sources.amqp.connection import (
+    LOGS_QUEUE,
     REPORTING_EXCHANGE,
     SHARDED_LOGS_EXCHANGE,
     STATE_UPDATES_QUEUE,
 )
+from travis_worker.sources.amqp.spool import Message
 
 # A publish waits for the broker's confirm as long as the connection lives: a broker that
 # is blocked (memory or disk alarm) confirms late, and a message re-sent after a timeout
@@ -52,20 +53,24 @@ async def _publish(exchange: AbstractExchange, message: aio_pika.Message, routin
 
 class StatePublisher:
     """State updates to `reporting.jobs.builds` through the default exchange, spread over
-    `state-update-pool-size` channels (each with publisher confirms)."""
+    `state-update-pool-size` channels (each with publisher confirms). A job's updates always
+    take the same channel, so they reach the queue in the order they were sent."""
 
     def __init__(self, connection: AbstractRobustConnection, pool_size: int) -> None:
         self._connection = connection
         self._pool_size = pool_size
         self._channels: list[AbstractChannel] = []
-        self._next = itertools.cycle(range(pool_size))
 
     async def open(self) -> None:
         self._channels = [await self._connection.channel() for _ in range(self._pool_size)]
 
-    async def publish(self, body: bytes, event_type: str) -> None:
-        channel = self._channels[next(self._next)]
-        await _publish(channel.default_exchange, _message(body, event_type), STATE_UPDATES_QUEUE)
+    async def publish(self, message: Message) -> None:
+        channel = self._channels[message.job_id % self._pool_size]
+        await _publish(
+            channel.default_exchange,
+            _message(message.body, message.event_type),
+            STATE_UPDATES_QUEUE,
+        )
 
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels))
@@ -87,11 +92,11 @@ class LogPartPublisher:
         name = SHARDED_LOGS_EXCHANGE if self._sharded else REPORTING_EXCHANGE
         self._exchange = await self._channel.get_exchange(name, ensure=False)
 
-    async def publish(self, body: bytes, job_id: int) -> None:
+    async def publish(self, message: Message) -> None:
         if self._exchange is None:
             raise PublishError("log publisher is not open")
-        routing_key = str(job_id) if self._sharded else "reporting.jobs.logs"
-        await _publish(self._exchange, _message(body, "job:test:log"), routing_key)
+        routing_key = str(message.job_id) if self._sharded else LOGS_QUEUE
+        await _publish(self._exchange, _message(message.body, message.event_type), routing_key)
         metrics.LOG_PARTS.inc()
 
     async def close(self) -> None:

@@ -26,8 +26,7 @@ from travis_worker.contracts import Job, error_job
 from travis_worker.errors import PayloadError
 from travis_worker.job import StartAttributes, StartDefaults, parse_job_body
 from travis_worker.sources.amqp.job import AmqpJob
-from travis_worker.sources.amqp.logwriter import PartPublisher
-from travis_worker.sources.amqp.publishers import StatePublisher
+from travis_worker.sources.amqp.outbox import Outbox
 from travis_worker.sources.amqp.redelivery import RunningJobs
 
 logger = logging.getLogger(__name__)
@@ -53,13 +52,13 @@ class AmqpJobSource:
         self,
         connection: AbstractRobustConnection,
         config: AmqpSourceConfig,
-        state_publisher: StatePublisher,
-        log_publisher: PartPublisher,
+        states: Outbox,
+        logs: Outbox,
     ) -> None:
         self._connection = connection
         self._config = config
-        self._state_publisher = state_publisher
-        self._log_publisher = log_publisher
+        self._states = states
+        self._logs = logs
         self.running = RunningJobs()
         self._consuming = False
 
@@ -101,8 +100,8 @@ class AmqpJobSource:
             parsed.payload,
             parsed.raw,
             attrs,
-            state_publisher=self._state_publisher,
-            log_publisher=self._log_publisher,
+            states=self._states,
+            logs=self._logs,
             on_settled=self.running.settled,
         )
         if config_error is None:
