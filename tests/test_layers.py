@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "travis_worker"
 
 # Bottom to top. A room is a top-level module or package of travis_worker.
 FLOORS: list[set[str]] = [
-    {"__init__", "compat", "errors"},
+    {"__init__", "buildinfo", "compat", "errors"},
     {"util"},
     {"job", "config", "logs", "metrics"},
     {"contracts"},

@@ -60,6 +60,8 @@ def current_context() -> dict[str, Any]:
 
 
 def _logfmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as logrus writes them
     text = value if isinstance(value, str) else json.dumps(value) if value is None else str(value)
     if _BARE.match(text):
         return text

@@ -4,7 +4,9 @@ listed in the README."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from travis_worker.buildinfo import build_info
 
 # Boot phases run from ~0.1 s (fake/local) to minutes (GCE under stockout).
 _BOOT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
@@ -43,8 +45,8 @@ CLOUD_API_CALLS = Counter(
 )
 CLOUD_API_ERRORS = Counter(
     "travis_worker_cloud_api_errors",
-    "Failed cloud API calls, by method and code",
-    ["method", "code"],
+    "Failed cloud API calls, by method, code and zone (`global` for calls about no one zone)",
+    ["method", "code", "zone"],
 )
 RATE_LIMIT_WAIT = Histogram(
     "travis_worker_rate_limit_wait_seconds",
@@ -71,6 +73,17 @@ POOL_EXPECTED_SIZE = Gauge(
     "travis_worker_pool_expected_size", "Processors the pool is meant to have (0 when paused)"
 )
 WORKER_READY = Gauge("travis_worker_ready", "1 while consuming jobs (what /ready reports)")
+BUILD_INFO = Info("travis_worker_build", "The running build: version, git revision, build date")
+AMQP_RECONNECTS = Counter(
+    "travis_worker_amqp_reconnects",
+    "Broker connections restored after the broker closed or lost them, by connection (jobs, logs)",
+    ["connection"],
+)
+JOB_QUEUE_READY = Gauge(
+    "travis_worker_job_queue_ready_messages",
+    "Jobs waiting in the job queue (ready, not yet delivered), checked every 30 s",
+    ["queue"],
+)
 HEARTBEAT_CHECKS = Counter(
     "travis_worker_heartbeat_checks",
     "Heartbeat URL checks, by result (up, down, error)",
@@ -139,3 +152,11 @@ CLEANUP_PASS_DURATION = Histogram(
     "Duration of successful passes",
     buckets=_PASS_BUCKETS,
 )
+
+
+def expose_build_info() -> None:
+    """`travis_worker_build_info{version,revision,generated} 1`, for dashboards to join on."""
+    build = build_info()
+    BUILD_INFO.info(
+        {"version": build.version, "revision": build.revision, "generated": build.generated}
+    )

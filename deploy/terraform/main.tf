@@ -20,6 +20,7 @@ locals {
     ["compute.googleapis.com", "iam.googleapis.com", "cloudtrace.googleapis.com"],
     length(var.worker_secret_env) > 0 ? ["secretmanager.googleapis.com"] : [],
     var.cloud_logging ? ["logging.googleapis.com"] : [],
+    var.monitoring_dashboard ? ["monitoring.googleapis.com"] : [],
   )
 }
 

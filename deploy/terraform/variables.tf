@@ -98,6 +98,12 @@ variable "cloud_logging" {
   default     = true
 }
 
+variable "monitoring_dashboard" {
+  description = "Create the fleet dashboard in Cloud Monitoring (needs the metrics in Managed Service for Prometheus; see monitoring.tf)."
+  type        = bool
+  default     = false
+}
+
 # --- Worker settings (written into /etc/default/travis-worker) --------------------------------
 
 variable "amqp_uri" {

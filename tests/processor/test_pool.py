@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+
+import pytest
 
 from tests.support.worker import example_payload, publish, running_worker, worker_settings
 from travis_worker.processor.processor import ProcessorStatus
@@ -17,9 +20,18 @@ async def until(predicate, timeout: float = 15.0) -> None:
     await asyncio.wait_for(loop(), timeout)
 
 
+def size_changes(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int, bool]]:
+    """(previous, new, paused) of every `pool size changed` line."""
+    changes = [
+        r.__dict__["fields"] for r in caplog.records if r.getMessage() == "pool size changed"
+    ]
+    return [(f["previous"], f["pool_size"], f["paused"]) for f in changes]
+
+
 async def test_sigttin_grows_and_sigttou_really_shrinks(
-    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id, caplog
 ):
+    caplog.set_level(logging.INFO, logger="travis_worker.processor.pool")
     values = worker_settings(
         amqp_vhost_uri, queue_name, build_api.url, provider_name="fake", pool_size="2"
     )
@@ -47,11 +59,20 @@ async def test_sigttin_grows_and_sigttou_really_shrinks(
         pool.set_size(1)
         await publish(amqp_connection, queue_name, example_payload(job_id + 1))
         await reporting.wait_finished(job_id + 1)
+    # One line per change, whoever asked for it.
+    assert size_changes(caplog) == [
+        (2, 3, False),
+        (3, 2, False),
+        (2, 1, False),
+        (1, 0, False),
+        (0, 1, False),
+    ]
 
 
 async def test_sigusr2_pauses_and_resumes(
-    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id, caplog
 ):
+    caplog.set_level(logging.INFO, logger="travis_worker.processor.pool")
     values = worker_settings(
         amqp_vhost_uri, queue_name, build_api.url, provider_name="fake", pool_size="2"
     )
@@ -64,6 +85,10 @@ async def test_sigusr2_pauses_and_resumes(
         await publish(amqp_connection, queue_name, example_payload(job_id))
         await asyncio.sleep(0.5)
         assert reporting.state_names(job_id) == []
+        pool.increment()  # while paused: resumes one bigger
         app.handle_signal(signal.SIGUSR2)
-        assert pool.expected_size == 2
+        assert pool.expected_size == 3
         await reporting.wait_finished(job_id)
+    said = [r.getMessage() for r in caplog.records]
+    assert said.count("pausing pool") == said.count("resuming pool") == 1
+    assert size_changes(caplog) == [(2, 3, True)]  # pausing and resuming change no target

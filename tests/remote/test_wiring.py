@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
 import socket
-import sys
 
-import aiohttp
 import pytest
 
+from tests.support.worker import worker_process, worker_settings
 from travis_worker.app import WorkerApp
 from travis_worker.config import load_settings
 from travis_worker.errors import ConfigError
@@ -71,57 +68,19 @@ def test_services_follow_the_settings():
     assert len(services.runners(app)) == 4  # loop lag, control, heartbeat, log-metrics
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_the_command_serves_the_endpoint_and_stops_on_sigint(
     amqp_vhost_uri, build_api, queue_name
 ):
-    port = free_port()
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRAVIS_WORKER_")},
-        "TRAVIS_WORKER_AMQP_URI": amqp_vhost_uri,
-        "TRAVIS_WORKER_QUEUE_NAME": queue_name,
-        "TRAVIS_WORKER_BUILD_API_URI": build_api.url,
-        "TRAVIS_WORKER_PROVIDER_NAME": "fake",
-        "TRAVIS_WORKER_HOSTNAME": "cli-test",
-        "TRAVIS_WORKER_REMOTE_CONTROLLER_ADDR": f":{port}",
-        "TRAVIS_WORKER_REMOTE_CONTROLLER_AUTH": "ops:pw",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "travis_worker", env=environ, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        auth = {"Authorization": aiohttp.encode_basic_auth("ops", "pw")}
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"{base}/ready") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert process.returncode is None, "the worker exited early"
-                await asyncio.sleep(0.05)
-            async with http.get(f"{base}/worker", headers=auth) as response:
-                info = json.loads(await response.read())
-            assert info["processors"][0]["id"].endswith(".cli-test")
-            async with http.get(f"{base}/metrics", headers=auth) as response:
-                assert b"travis_worker_event_loop_lag_seconds" in await response.read()
-        process.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
-        assert process.stderr is not None
-        log = (await process.stderr.read()).decode()
-        assert f'msg="listening at 127.0.0.1:{port}"' in log
-        assert 'msg="SIGINT received, starting graceful shutdown"' in log
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    settings = worker_settings(amqp_vhost_uri, queue_name, build_api.url, provider_name="fake")
+    async with worker_process({**settings, "hostname": "cli-test"}) as worker:
+        status, body = await worker.get("/worker")
+        assert status == 200 and json.loads(body)["processors"][0]["id"].endswith(".cli-test")
+        status, body = await worker.get("/metrics")
+        assert status == 200 and b"travis_worker_event_loop_lag_seconds" in body
+        assert await worker.stop() == 0
+    port = worker.url.rsplit(":", 1)[1]
+    assert f'msg="listening at 127.0.0.1:{port}"' in worker.log
+    assert 'msg="SIGINT received, starting graceful shutdown"' in worker.log
 
 
 async def test_a_port_in_use_is_logged_and_the_worker_goes_on(caplog):

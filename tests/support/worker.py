@@ -1,22 +1,31 @@
-"""Running a real WorkerApp inside a test's event loop, and publishing jobs to it."""
+"""Running a real worker (a WorkerApp inside a test's event loop, or the command in a process
+of its own), and publishing jobs to it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+import os
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from travis_worker.app import WorkerApp
 from travis_worker.config import load_settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CONTROL_AUTH = ("ops", "pw")
 
 
 def example_payload(
@@ -90,3 +99,71 @@ async def running_worker(
     finally:
         app.graceful_shutdown()
         await asyncio.wait_for(task, 60)
+
+
+@dataclass
+class WorkerProcess:
+    """The real command, `python -m travis_worker`, with its control endpoint at `url`."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    http: aiohttp.ClientSession
+    lines: list[str] = field(default_factory=list)
+    """Its log so far, one line each."""
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        headers = {"Authorization": aiohttp.encode_basic_auth(*CONTROL_AUTH)}
+        async with self.http.get(self.url + path, headers=headers) as response:
+            return response.status, await response.read()
+
+    async def stop(self) -> int:
+        """SIGINT, as the container's stop does; the exit status."""
+        self.process.send_signal(signal.SIGINT)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def worker_process(settings: dict[str, str]) -> AsyncIterator[WorkerProcess]:
+    """The command with `settings` (as TRAVIS_WORKER_* variables) once `/ready` answers 200;
+    killed at the end of the block if still running."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TRAVIS_WORKER_")}
+    environ.update({f"TRAVIS_WORKER_{key.upper()}": value for key, value in settings.items()})
+    environ["TRAVIS_WORKER_REMOTE_CONTROLLER_ADDR"] = f":{port}"
+    environ["TRAVIS_WORKER_REMOTE_CONTROLLER_AUTH"] = ":".join(CONTROL_AUTH)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "travis_worker", env=environ, stderr=asyncio.subprocess.PIPE
+    )
+    async with aiohttp.ClientSession() as http:
+        worker = WorkerProcess(process, f"http://127.0.0.1:{port}", http)
+
+        async def read_log() -> None:
+            assert process.stderr is not None
+            async for line in process.stderr:
+                worker.lines.append(line.decode().rstrip("\n"))
+
+        reading = asyncio.create_task(read_log())
+        try:
+            for _ in range(300):
+                assert process.returncode is None, "the worker exited early:\n" + worker.log
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"{worker.url}/ready") as response:
+                        if response.status == 200:
+                            break
+                await asyncio.sleep(0.05)
+            yield worker
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await asyncio.wait_for(reading, 10)

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from typing import Any
 
-from travis_worker import GENERATED, REVISION, __version__, metrics
+from travis_worker import metrics
 from travis_worker.app.hooks import run_hook
+from travis_worker.app.lifecycle import build_fields, finish_counts, log_starting
 from travis_worker.app.parts import build_api_config, build_provider, open_sources, pipeline_config
 from travis_worker.app.services import plan_services
 from travis_worker.app.signals import signals_handled, steer_pool
@@ -83,6 +85,8 @@ class WorkerApp:
 
     async def run(self) -> int:
         settings = self.settings
+        metrics.expose_build_info()
+        log_starting(settings)
         async with AsyncExitStack() as stack:
             # What the process reports about itself: spans, HTTP spans, pool gauges.
             tracing = configure_tracing(settings) if self._tracing else None
@@ -108,8 +112,9 @@ class WorkerApp:
             # What runs beside the pool, and who may steer it.
             await stack.enter_async_context(self.services.running(self))
             stack.enter_context(signals_handled(self.handle_signal))
-            stack.callback(self.log_pool_info, "worker finished")
+            stack.callback(self.log_finished)
             stack.callback(self._cancel_deadline)
+            logger.info("worker started", extra={"fields": {"pool_size": settings.pool_size}})
             await self.pool.run(settings.pool_size)
         return 0
 
@@ -197,7 +202,13 @@ class WorkerApp:
                 log_pool_info=self.log_pool_info,
             )
 
-    def log_pool_info(self, message: str) -> None:
+    def log_finished(self) -> None:
+        """The pool has stopped: its size before the shutdown, and how the jobs ended."""
+        if self.pool is not None:
+            outcomes = finish_counts(self.pool.outcomes())
+            self.log_pool_info("worker finished", pool_size=self.pool.size_at_shutdown, **outcomes)
+
+    def log_pool_info(self, message: str, **more: Any) -> None:
         pool = self.pool
         if pool is None:
             return
@@ -205,13 +216,12 @@ class WorkerApp:
             message,
             extra={
                 "fields": {
-                    "version": __version__,
-                    "revision": REVISION,
-                    "generated": GENERATED,
+                    **build_fields(),
                     "boot_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
                     "uptime_min": round((time.time() - self.started_at) / 60, 2),
                     "pool_size": pool.size,
                     "total_processed": pool.total_processed,
+                    **more,
                 }
             },
         )

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
-from travis_worker import GENERATED, REVISION, __version__
+from travis_worker.buildinfo import build_info
 from travis_worker.compat import gojson
 from travis_worker.errors import BuildScriptError
 from travis_worker.util.backoff import Backoff, retry
@@ -84,8 +84,9 @@ class BuildApiClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _headers(self) -> dict[str, str]:
+        build = build_info()
         headers = {
-            "User-Agent": f"worker-go v={__version__} rev={REVISION} d={GENERATED}",
+            "User-Agent": f"worker-go v={build.version} rev={build.revision} d={build.generated}",
             "Content-Type": "application/json",
         }
         if self._token:

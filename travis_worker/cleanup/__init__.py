@@ -20,11 +20,13 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
+from travis_worker import metrics
 from travis_worker.backends.google.ratelimit import (
     RateLimiter,
     RateLimitSettings,
     build_rate_limiter,
 )
+from travis_worker.buildinfo import build_info
 from travis_worker.cleanup.compute import Compute, connect
 from travis_worker.cleanup.config import CleanupConfig, load_cleanup_config
 from travis_worker.cleanup.reaper import Reaper
@@ -68,10 +70,13 @@ async def run_cleanup(config: CleanupConfig, compute: Compute | None = None) -> 
     signals = (signal.SIGINT, signal.SIGTERM) if _in_main_thread() else ()
     for signum in signals:
         loop.add_signal_handler(signum, reaper.stopping.set)
+    metrics.expose_build_info()
     runner = await start_server(config.listen_addr, reaper.healthy) if config.listen_addr else None
     logger.info(
         "cleanup starting",
         extra=fields(
+            version=build_info().version,
+            revision=build_info().revision,
             dry_run=config.dry_run,
             instance_max_age=str(config.instance_max_age),
             name_pattern=config.name_pattern,

@@ -21,8 +21,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from travis_worker import GENERATED, REVISION, __version__
 from travis_worker.backends import BACKENDS
+from travis_worker.buildinfo import build_info
 from travis_worker.compat.durations import parse_go_duration
 from travis_worker.config import ENV_PREFIX, Settings, env_origin, flag_name, load_settings
 from travis_worker.errors import ConfigError, WorkerError
@@ -32,7 +32,9 @@ PROG = "travis-worker"
 
 
 def version_line() -> str:
-    return f"{PROG} v={__version__} rev={REVISION} d={GENERATED} py={platform.python_version()}"
+    build = build_info()
+    python = platform.python_version()
+    return f"{PROG} v={build.version} rev={build.revision} d={build.generated} py={python}"
 
 
 def provider_help() -> str:

@@ -9,10 +9,13 @@ processor that dies unexpectedly is replaced.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec
 
 from travis_worker.contracts import JobSource
 from travis_worker.processor.env import JobEnv
@@ -21,6 +24,7 @@ from travis_worker.processor.processor import Processor, ProcessorStatus, new_pr
 logger = logging.getLogger(__name__)
 
 RESTART_DELAY_SECONDS = 1.0
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,29 @@ class ProcessorInfo:
     processed: int
     status: ProcessorStatus
     last_job_id: int
+
+
+def _logs_resize(
+    change: Callable[Concatenate[ProcessorPool, P], None],
+) -> Callable[Concatenate[ProcessorPool, P], None]:
+    """One `pool size changed` line when the call changes the pool's target size, whoever
+    asked (signal, control API); calls made inside it log nothing of their own."""
+
+    @functools.wraps(change)
+    def logged(pool: ProcessorPool, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        if pool._resizing:
+            return change(pool, *args, **kwargs)
+        before = pool.target_size
+        pool._resizing = True
+        try:
+            change(pool, *args, **kwargs)
+        finally:
+            pool._resizing = False
+        if pool.target_size != before:
+            fields = {"pool_size": pool.target_size, "previous": before, "paused": pool.paused}
+            logger.info("pool size changed", extra={"fields": fields})
+
+    return logged
 
 
 class ProcessorPool:
@@ -41,6 +68,10 @@ class ProcessorPool:
         self._tasks: dict[Processor, asyncio.Task[None]] = {}
         """Every processor still running, including ones finishing their last job."""
         self._retired_processed = 0
+        self._retired_outcomes: Counter[str] = Counter()
+        self._resizing = False
+        self.size_at_shutdown = 0
+        """The target size when the shutdown began (what `worker finished` reports)."""
         self._shutting_down = False
         self._paused_size: int | None = None
         self._finished = asyncio.Event()
@@ -61,8 +92,17 @@ class ProcessorPool:
         return len(self._members)
 
     @property
+    def target_size(self) -> int:
+        """The size the pool keeps: the size to resume at while paused."""
+        return self._paused_size if self._paused_size is not None else self.expected_size
+
+    @property
     def total_processed(self) -> int:
         return self._retired_processed + sum(p.processed for p in self._tasks)
+
+    def outcomes(self) -> Counter[str]:
+        """Jobs run by every processor so far, by how they ended."""
+        return self._retired_outcomes + sum((p.outcomes for p in self._tasks), Counter())
 
     @property
     def paused(self) -> bool:
@@ -90,6 +130,7 @@ class ProcessorPool:
         self._check_finished()
         await self._finished.wait()
 
+    @_logs_resize
     def increment(self) -> None:
         if self._shutting_down:
             return
@@ -99,6 +140,7 @@ class ProcessorPool:
             return
         self._add()
 
+    @_logs_resize
     def decrement(self) -> None:
         """Remove the newest processor once its current job ends."""
         if self.paused:
@@ -108,6 +150,7 @@ class ProcessorPool:
         if self._members:
             self._members.pop().stop_gracefully()
 
+    @_logs_resize
     def set_size(self, size: int) -> None:
         if self.paused:
             self._paused_size = size
@@ -117,6 +160,7 @@ class ProcessorPool:
         while self.expected_size > size:
             self.decrement()
 
+    @_logs_resize
     def toggle_pause(self) -> None:
         """Pause: drain every processor but keep running. Again: resume at the old size."""
         if self._shutting_down:
@@ -133,16 +177,14 @@ class ProcessorPool:
 
     def graceful_shutdown(self) -> None:
         """Let running jobs finish, take no new ones, then return from run()."""
-        self._shutting_down = True
-        self._paused_size = None
+        self._begin_shutdown(graceful=True)
         while self._members:
             self._members.pop().stop_gracefully()
         self._check_finished()
 
     def immediate_shutdown(self) -> None:
         """Interrupt running jobs (each is reset and its instance deleted), then stop."""
-        self._shutting_down = True
-        self._paused_size = None
+        self._begin_shutdown(graceful=False)
         self._members.clear()
         for processor in list(self._tasks):
             processor.abort()
@@ -157,6 +199,15 @@ class ProcessorPool:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _begin_shutdown(self, *, graceful: bool) -> None:
+        busy = sum(info.status == ProcessorStatus.PROCESSING for info in self.processors())
+        if not self._shutting_down:
+            self.size_at_shutdown = self.target_size
+        fields = {"graceful": graceful, "pool_size": self.size_at_shutdown, "running_jobs": busy}
+        logger.info("pool shutting down", extra={"fields": fields})
+        self._shutting_down = True
+        self._paused_size = None
+
     def _add(self) -> None:
         processor = Processor(new_processor_id(self._hostname), self._source, self._make_env)
         self._members.append(processor)
@@ -167,6 +218,7 @@ class ProcessorPool:
     def _on_exit(self, processor: Processor, task: asyncio.Task[None]) -> None:
         del self._tasks[processor]
         self._retired_processed += processor.processed
+        self._retired_outcomes += processor.outcomes
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
             logger.error(

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -46,6 +47,8 @@ class Processor:
         self.status = ProcessorStatus.NEW
         self.processed = 0
         self.last_job_id = 0
+        self.outcomes: Counter[str] = Counter()
+        """Jobs run, by how they ended: a finish state, or `reset`."""
         self._stopping = asyncio.Event()
         metrics.PROCESSORS.labels(status=self.status.value).inc()
 
@@ -149,6 +152,7 @@ class Processor:
             logger.info("starting job")
             outcome = await run_job(job, self.env)
             self.processed += 1
+            self.outcomes[outcome.verdict] += 1
             self._log_finished(outcome)
 
     def _log_finished(self, outcome: Outcome) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from travis_worker import GENERATED, REVISION, __version__
+from travis_worker.buildinfo import build_info
 from travis_worker.compat import gojson
 from travis_worker.compat.durations import format_go_duration
 from travis_worker.processor.pool import ProcessorPool
@@ -67,10 +67,11 @@ def worker_info(app: ControlledWorker) -> dict[str, Any]:
         {"id": p.id, "processed": p.processed, "status": p.status.value, "lastJobId": p.last_job_id}
         for p in (pool.processors() if pool is not None else [])
     ]
+    build = build_info()
     return {
-        "version": f"v{__version__}",
-        "revision": REVISION,
-        "generated": GENERATED,
+        "version": build.version_string,
+        "revision": build.revision,
+        "generated": build.generated,
         "uptime": format_go_duration(time.time() - app.started_at),
         "poolSize": pool.size if pool is not None else 0,
         "expectedPoolSize": pool.expected_size if pool is not None else 0,

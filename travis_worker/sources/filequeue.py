@@ -107,8 +107,12 @@ class FileJobSource:
         self.polling_interval = polling_interval.total_seconds()
         self._defaults = defaults
         self._reported_bad: set[str] = set()
+        self._consuming = False
 
     async def open_stream(self) -> FileJobStream:
+        if not self._consuming:  # one line per queue, not one per processor
+            self._consuming = True
+            logger.info("consuming", extra={"fields": {"queue_dir": str(self.queue_dir)}})
         return FileJobStream(self)
 
     def claim_next(self) -> Job | None:

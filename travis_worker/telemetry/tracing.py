@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from travis_worker import __version__
+from travis_worker.buildinfo import build_info
 from travis_worker.config import Settings, read_json_setting
 from travis_worker.errors import ConfigError
 
@@ -76,7 +76,7 @@ def build_tracing(settings: Settings) -> TracingSetup | None:
     resource = Resource.create(
         {
             "service.name": "travis-worker",
-            "service.version": __version__,
+            "service.version": build_info().version,
             "host.name": settings.hostname,
         }
     )

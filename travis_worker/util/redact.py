@@ -25,6 +25,19 @@ def redact_url(value: str, *, username_is_secret: bool = False) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{hostport}"))
 
 
+def url_location(value: str) -> str:
+    """`scheme://host:port/path` of a URL, without credentials or query: what a log line may
+    say about where the worker connects."""
+    try:
+        parts = urlsplit(value)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme, f"{host}{port}", parts.path, "", ""))
+
+
 def redact(name: str, value: str) -> str:
     """`value` of the setting or provider key `name` (upper case), fit to show."""
     if value and _SECRET_NAME.search(name):

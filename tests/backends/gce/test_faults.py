@@ -30,12 +30,14 @@ async def test_lost_insert_answer_is_retried_without_a_second_vm(compute, make_p
 
 
 async def test_throttling_and_server_errors_are_retried(compute, make_provider):
-    provider = await make_provider()
+    provider = await make_provider(ZONES="us-central1-a")
     compute.fail("instances.insert", 429, times=2)
     compute.fail("zoneOperations.wait", 503, times=2)
     compute.fail("instances.get", 503)
     compute.fail("instances.delete", 500)
-    retried = metrics.CLOUD_API_ERRORS.labels(method="instances.insert", code="429")
+    retried = metrics.CLOUD_API_ERRORS.labels(
+        method="instances.insert", code="429", zone="us-central1-a"
+    )
     before = retried._value.get()
 
     instance = await provider.start(job_attrs(), Recorder())

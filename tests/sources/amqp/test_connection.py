@@ -1,8 +1,10 @@
 """The broker TLS choice of travis-ci/worker: own CA certificates, else unverified when
-insecure, else the URI decides."""
+insecure, else the URI decides. What a connection tells the log and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import ssl
 from datetime import timedelta
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import rabbit
+from travis_worker import metrics
 from travis_worker.errors import BrokerError
 from travis_worker.sources.amqp.connection import BrokerConfig, connect, dial_url, tls_context
 
@@ -60,3 +64,32 @@ async def test_a_broker_that_never_answers_is_one_clear_error():
     with pytest.raises(BrokerError, match=r"couldn't connect to the jobs broker") as raised:
         await connect(config, attempts=2)
     assert "secret" not in str(raised.value)
+
+
+async def test_connects_and_reconnects_are_logged_and_counted(amqp_vhost_uri, caplog):
+    reconnects = metrics.AMQP_RECONNECTS.labels(connection="logs")
+    before = reconnects._value.get()
+    vhost = amqp_vhost_uri.rsplit("/", 1)[1]
+    with caplog.at_level(logging.INFO, logger="travis_worker.sources.amqp.connection"):
+        connection = await connect(BrokerConfig(amqp_vhost_uri), name="logs")
+        try:
+            await asyncio.to_thread(
+                rabbit.rabbitmqctl, "close_all_connections", "-p", vhost, "broker maintenance"
+            )
+            for _ in range(400):
+                if reconnects._value.get() > before:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await connection.close()
+    assert reconnects._value.get() == before + 1
+    said = {record.getMessage(): getattr(record, "fields", {}) for record in caplog.records}
+    assert said["connected to AMQP"] == {
+        "connection": "logs",
+        "broker": amqp_vhost_uri.replace("guest:guest@", ""),
+    }
+    assert "broker maintenance" in said["lost the AMQP connection, reconnecting"]["err"]
+    assert said["reconnected to AMQP"]["after_seconds"] >= 0
+    # The loss is told once, and our own close at the end is no loss.
+    lost = [r for r in caplog.records if r.getMessage().startswith("lost the AMQP connection")]
+    assert len(lost) == 1

@@ -145,7 +145,7 @@ class ComputeApi:
 
     async def get_zone(self, zone: str) -> Zone:
         call = partial(self._zones.get, project=self.project, zone=zone, **self._options())
-        found = await self._call("zones.get", call)
+        found = await self._call("zones.get", call, zone=zone)
         return Zone(found.name, found.region, found.status)
 
     async def list_zones(self) -> list[Zone]:
@@ -184,7 +184,7 @@ class ComputeApi:
         pattern = "|".join(sorted(set(names)))
         request = {"project": self.project, "zone": zone, "filter": f"name eq ({pattern})"}
         call = partial(self._list, self._machine_types, request)
-        found = await self._call("machineTypes.list", call)
+        found = await self._call("machineTypes.list", call, zone=zone)
         return {item.name: item.self_link for item in found if item.name in names}
 
     async def find_images(self, project: str, name_pattern: str) -> list[Image]:
@@ -204,7 +204,8 @@ class ComputeApi:
         )
         call = partial(self._instances.insert_unary, request=request, **self._options())
         landing = (zone, str(body.get("name", "")))
-        return str((await self._call("instances.insert", call, landing=landing)).name)
+        found = await self._call("instances.insert", call, zone=zone, landing=landing)
+        return str(found.name)
 
     async def wait_operation(self, zone: str, name: str) -> Operation:
         """The zone operation once DONE, or as it is after GCE's wait limit (~2 min)."""
@@ -215,13 +216,13 @@ class ComputeApi:
             operation=name,
             **self._options(WAIT_CALL_SECONDS),
         )
-        return operation(await self._call("zoneOperations.wait", call))
+        return operation(await self._call("zoneOperations.wait", call, zone=zone))
 
     async def get_instance(self, zone: str, name: str) -> InstanceInfo:
         call = partial(
             self._instances.get, project=self.project, zone=zone, instance=name, **self._options()
         )
-        return instance_info(await self._call("instances.get", call))
+        return instance_info(await self._call("instances.get", call, zone=zone))
 
     async def list_instances(self, filter_text: str = "") -> list[InstanceInfo]:
         """Instances of every zone (aggregated list), optionally filtered by the API, e.g.
@@ -245,7 +246,7 @@ class ComputeApi:
         )
         try:
             found = await self._call(
-                "instances.delete", call, limited=False, threads=self._delete_threads
+                "instances.delete", call, zone=zone, limited=False, threads=self._delete_threads
             )
         except ComputeApiError as exc:
             if exc.code == 404:
@@ -278,11 +279,15 @@ class ComputeApi:
         method: str,
         call: Callable[[], T],
         *,
+        zone: str = "global",
         limited: bool = True,
         landing: tuple[str, str] | None = None,
         threads: concurrent.futures.Executor | None = None,
     ) -> T:
         """Run one API method with rate limiting, counting, translation and retries.
+
+        `zone`: the zone the call is about, for the error counts (a stockout or an outage is
+        often one zone's); calls about no single zone count as `global`.
 
         `landing` (inserts: the zone and name of the VM): a caller cancelled mid-request
         leaves at once, while the request runs on in its thread and is kept track of, so
@@ -306,7 +311,7 @@ class ComputeApi:
                 return result
             code = str(error.code or "transport")
             metrics.CLOUD_API_CALLS.labels(method=method, code=code).inc()
-            metrics.CLOUD_API_ERRORS.labels(method=method, code=code).inc()
+            metrics.CLOUD_API_ERRORS.labels(method=method, code=code, zone=zone).inc()
             delay = next(delays)
             if not error.retryable or time.monotonic() + delay - started > self.retry.max_elapsed:
                 raise error from cause

@@ -7,8 +7,8 @@ While the script runs, the log's two limits join the run's interrupts: a log ove
 
 from __future__ import annotations
 
-from travis_worker import REVISION_URL, __version__
 from travis_worker.backends.base import Instance
+from travis_worker.buildinfo import build_info
 from travis_worker.compat import texts
 from travis_worker.compat.durations import format_go_duration
 from travis_worker.job import FinishState
@@ -18,10 +18,11 @@ from travis_worker.processor.run import JobRun
 
 
 def worker_info(run: JobRun, instance: Instance) -> str:
+    build = build_info()
     lines = [
         f"{texts.ANSI_YELLOW}Worker information{texts.ANSI_RESET}",
         f"hostname: {run.env.processor_id}",
-        f"version: v{__version__} {REVISION_URL}",
+        f"version: {build.version_string} {build.revision_url}",
         f"instance: {instance.id} {instance.image_name} (via {run.job.source_name})",
         f"startup: {format_go_duration(instance.startup_duration)}",
     ]

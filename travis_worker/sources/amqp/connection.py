@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -16,9 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection, ExchangeType
 
+from travis_worker import metrics
 from travis_worker.errors import BrokerError
 from travis_worker.util.backoff import Backoff, retry
-from travis_worker.util.redact import redact_url
+from travis_worker.util.redact import redact_url, url_location
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ async def connect(
         logger.warning("amqp connection failed, retrying", extra={"fields": fields})
 
     try:
-        return await retry(
+        connection = await retry(
             dial,
             retry_on=(OSError, aio_pika.exceptions.AMQPError),
             backoff=Backoff(initial=0.5, multiplier=2),
@@ -100,6 +102,36 @@ async def connect(
     except (OSError, aio_pika.exceptions.AMQPError) as exc:
         where = redact_url(config.uri)
         raise BrokerError(f"couldn't connect to the {name} broker at {where}: {exc}") from exc
+    fields = {"connection": name, "broker": url_location(config.uri)}
+    logger.info("connected to AMQP", extra={"fields": fields})
+    watch_reconnects(connection, name)
+    return connection
+
+
+def watch_reconnects(connection: AbstractRobustConnection, name: str) -> None:
+    """Log a lost connection once and its return with how long it was down, and count the
+    reconnects (travis_worker_amqp_reconnects_total)."""
+    lost_at: float | None = None
+
+    def on_close(_: object, error: BaseException | None) -> None:
+        nonlocal lost_at
+        # Our own close at shutdown is no loss; nor is each failed attempt of one outage.
+        if connection.close_called or lost_at is not None:
+            return
+        lost_at = time.monotonic()
+        fields = {"connection": name, "err": str(error) or type(error).__name__}
+        logger.warning("lost the AMQP connection, reconnecting", extra={"fields": fields})
+
+    def on_reconnect(_: object) -> None:
+        nonlocal lost_at
+        down = time.monotonic() - lost_at if lost_at is not None else 0.0
+        lost_at = None
+        metrics.AMQP_RECONNECTS.labels(connection=name).inc()
+        fields = {"connection": name, "after_seconds": round(down, 1)}
+        logger.info("reconnected to AMQP", extra={"fields": fields})
+
+    connection.close_callbacks.add(on_close)
+    connection.reconnect_callbacks.add(on_reconnect)
 
 
 async def declare_log_topology(channel: AbstractChannel, *, sharded: bool) -> None:

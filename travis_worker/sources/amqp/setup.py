@@ -3,6 +3,7 @@ consumer, each closed in reverse order by the caller's exit stack."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from travis_worker.sources.amqp.connection import (
 )
 from travis_worker.sources.amqp.outbox import Outbox, OutboxLimits, Publish
 from travis_worker.sources.amqp.publishers import LogPartPublisher, StatePublisher
+from travis_worker.sources.amqp.queuedepth import DEPTH_INTERVAL_SECONDS, watch_queue_depth
 from travis_worker.sources.amqp.replay import LOGS, STATES, own_spool_directory, replay_orphans
 from travis_worker.sources.amqp.source import AmqpJobSource, AmqpSourceConfig
 from travis_worker.sources.amqp.spool import Spool
@@ -32,6 +34,7 @@ class AmqpSetup:
     outbox_limits: OutboxLimits = field(default_factory=OutboxLimits)
     sharded_logs: bool = False
     state_update_pool_size: int = 3
+    queue_depth_interval: float = DEPTH_INTERVAL_SECONDS
 
 
 async def open_amqp_source(
@@ -73,4 +76,14 @@ async def open_amqp_source(
     commands = CommandConsumer(jobs, broadcaster)
     await commands.start()
     stack.push_async_callback(commands.close)
+    depth = asyncio.create_task(
+        watch_queue_depth(jobs, setup.source.queue_name, setup.queue_depth_interval),
+        name="job queue depth",
+    )
+    stack.push_async_callback(_cancelled, depth)
     return AmqpJobSource(jobs, setup.source, states, logs_outbox)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

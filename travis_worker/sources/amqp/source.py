@@ -60,6 +60,7 @@ class AmqpJobSource:
         self._states = states
         self._logs = logs
         self.running = RunningJobs()
+        self._consuming = False
 
     async def open_stream(self) -> AmqpJobStream:
         channel = await self._connection.channel()
@@ -70,6 +71,10 @@ class AmqpJobSource:
         except BaseException:
             await channel.close()
             raise
+        if not self._consuming:  # one line per queue, not one per processor
+            self._consuming = True
+            fields = {"queue": self._config.queue_name, "priority": self._config.consumer_priority}
+            logger.info("consuming", extra={"fields": fields})
         return stream
 
     async def to_job(self, message: AbstractIncomingMessage) -> AmqpJob | None:
