@@ -4,10 +4,9 @@ the pipeline depends on are in `contracts`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import uuid4
@@ -21,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from travis_worker.compat import gojson
+from travis_worker.compat.godecode import NEEDED, FieldProblem, decode_fields, go_fields, shown
 from travis_worker.errors import PayloadError
 
 
@@ -54,15 +55,7 @@ class _GoJson(BaseModel):
     def _go_decoding(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        by_lower = {name.lower(): name for name in cls.model_fields}
-        decoded: dict[str, Any] = {}
-        for key, value in data.items():
-            exact = key in cls.model_fields
-            name = key if exact else by_lower.get(key.lower())
-            if name is None or value is None or (not exact and name in decoded):
-                continue
-            decoded[name] = value
-        return decoded
+        return go_fields(cls.model_fields, data)
 
 
 def _rfc3339(value: Any) -> Any:
@@ -74,26 +67,41 @@ def _rfc3339(value: Any) -> Any:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an RFC3339 time") from exc
+        raise ValueError("must be an RFC3339 time") from exc
     if moment.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
+        raise ValueError("must be an RFC3339 time with a time zone")
+    try:
+        moment.astimezone(UTC)  # state updates carry it in UTC
+    except OverflowError as exc:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from exc
     return moment
 
 
+# Go's unsigned and signed 64-bit integers: a JSON number outside them fails Go's decode.
+UINT64_MAX = 2**64 - 1
+Uint64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# No real payload has a longer slug, queue or machine name (a GitHub slug is at most 140
+# characters); a longer one is garbage, and would be echoed into every log line of the job.
+Text = Annotated[str, Field(max_length=255)]
+# The request UUID travels in every log part, whose size budget leaves no room for more.
+MAX_UUID_CHARS = 64
+
+
 class JobInfo(_GoJson):
-    id: int
-    number: str = ""
+    id: Annotated[int, Field(ge=1, le=UINT64_MAX)]
+    number: Text = ""
     queued_at: Annotated[datetime | None, BeforeValidator(_rfc3339)] = None
 
 
 class SourceInfo(_GoJson):
-    id: int = 0
-    number: str = ""
+    id: Uint64 = 0
+    number: Text = ""
 
 
 class RepositoryInfo(_GoJson):
-    id: int = 0
-    slug: str = ""
+    id: Uint64 = 0
+    slug: Text = ""
 
 
 # Go keeps durations as int64 nanoseconds: this many seconds is the most a timeout can be.
@@ -106,59 +114,93 @@ class Timeouts(_GoJson):
 
 
 class VmConfig(_GoJson):
-    gpu_count: int = 0
-    gpu_type: str = ""
-    zone: str = ""
+    gpu_count: Int64 = 0
+    gpu_type: Text = ""
+    zone: Text = ""
 
 
 class PayloadMeta(_GoJson):
-    state_update_count: Annotated[int, Field(ge=0)] = 0
+    state_update_count: Uint64 = 0
 
 
 class JobPayload(_GoJson):
-    """The typed part of a job delivery. Everything else is only forwarded to the build API."""
+    """The typed part of a job delivery. Everything else is only forwarded to the build API.
 
-    type: str = ""
+    Fields marked NEEDED decide how and where the job runs: a wrong value there errors the
+    job. Any other field only names or decorates it: a wrong value is ignored."""
+
+    type: Text = ""
     job: JobInfo
     source: SourceInfo = SourceInfo()
     repository: RepositoryInfo = RepositoryInfo()
-    uuid: str = ""
+    uuid: Annotated[str, Field(max_length=MAX_UUID_CHARS)] = ""
     config: Any = None
-    timeouts: Timeouts = Timeouts()
-    vm_type: str = ""
-    vm_size: str = ""
-    vm_config: VmConfig = VmConfig()
+    timeouts: Annotated[Timeouts, NEEDED] = Timeouts()
+    vm_type: Annotated[Text, NEEDED] = ""
+    vm_size: Annotated[Text, NEEDED] = ""
+    vm_config: Annotated[VmConfig, NEEDED] = VmConfig()
     meta: PayloadMeta = PayloadMeta()
-    queue: str = ""
+    queue: Text = ""
     trace: bool = False
     warmer: bool = False
 
 
+# The raw payload is encoded again for the build API, and Python's encoder recurses: past
+# this depth (far beyond any real payload) encoding could fail halfway through a job.
+MAX_PAYLOAD_DEPTH = 500
+
+
 @dataclass(frozen=True)
 class ParsedDelivery:
-    """A job body parsed both ways: typed for the worker, raw for the build API."""
+    """A job body parsed both ways: typed for the worker, raw for the build API.
+
+    `problems` are values the run needs but cannot use (the job is errored, naming them);
+    `ignored` are values that only decorate the job, left at their zero values."""
 
     payload: JobPayload
     raw: dict[str, Any]
+    problems: tuple[FieldProblem, ...] = ()
+    ignored: tuple[FieldProblem, ...] = ()
+
+
+def job_id_of(raw: dict[str, Any]) -> int:
+    """The payload's `job.id` as Go decodes a uint64: a JSON integer (no string, fraction or
+    exponent), here also above 0. Raises PayloadError without one."""
+    job = go_fields(["job"], raw).get("job")
+    if not isinstance(job, dict):
+        raise PayloadError(f"payload job must be an object, not {shown(job)}")
+    job_id = go_fields(["id"], job).get("id")
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id <= UINT64_MAX:
+        raise PayloadError(
+            f"payload job.id must be an integer from 1 to 2^64-1, not {shown(job_id)}"
+        )
+    return job_id
 
 
 def parse_job_body(body: bytes) -> ParsedDelivery:
-    """Parse a job delivery body or raise PayloadError with a reason an operator can act on."""
+    """Parse a job delivery body. Raises PayloadError, with a reason an operator can act on,
+    only when the body is not JSON or holds no usable job id: every other fault is reported
+    in the result, so the job can still end with a state."""
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = gojson.loads(body)
+    except ValueError as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise PayloadError(f"payload is a JSON {type(raw).__name__}, not an object")
+    job_id_of(raw)
     try:
-        payload = JobPayload.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "payload"
-        raise PayloadError(f"payload field {where}: {first['msg']}") from exc
-    if payload.job.id <= 0:
-        raise PayloadError(f"payload job.id must be a positive integer, got {payload.job.id}")
-    return ParsedDelivery(payload=payload, raw=raw)
+        payload, found = decode_fields(JobPayload, raw)
+    except ValidationError as exc:  # only if job.id were unusable, which was checked above
+        raise PayloadError(f"payload job is unusable: {exc.errors()[0]['msg']}") from exc
+    trouble = gojson.tree_trouble(raw, MAX_PAYLOAD_DEPTH)
+    if trouble is not None:
+        found.append(FieldProblem("payload", trouble, needed=True))
+    return ParsedDelivery(
+        payload=payload,
+        raw=raw,
+        problems=tuple(p for p in found if p.needed),
+        ignored=tuple(p for p in found if not p.needed),
+    )
 
 
 @dataclass(frozen=True)

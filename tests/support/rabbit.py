@@ -14,6 +14,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+# The states that end a delivery (a finish state, or reset: the hub queues the job again).
+TERMINAL_STATES = frozenset({"passed", "failed", "errored", "cancelled", "reset"})
+
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
@@ -99,6 +102,27 @@ class Reporting:
     def log_closed(self, job_id: int) -> bool:
         return any(p.body["final"] for p in self.parts.get(job_id, []))
 
+    def faults(self, job_id: int) -> list[str]:
+        """What is wrong with the job's reports, by what the hub and travis-logs expect:
+        exactly one finishing state (last), parts numbered 0..n without gaps or repeats,
+        exactly one `final` part (the last), no part content over 1653 bytes."""
+        faults: list[str] = []
+        names = self.state_names(job_id)
+        finishing = [n for n in names if n in TERMINAL_STATES]
+        if len(finishing) != 1 or names[-1:] != finishing:
+            faults.append(f"states {names}: want exactly one finishing state, last")
+        parts = sorted((p.body for p in self.parts.get(job_id, [])), key=lambda b: b["number"])
+        numbers = [part["number"] for part in parts]
+        if numbers != list(range(len(parts))):
+            faults.append(f"part numbers {numbers}: want 0..{len(parts) - 1}")
+        finals = [part["number"] for part in parts if part["final"]]
+        if not parts or finals != numbers[-1:]:
+            faults.append(f"final parts {finals}: want exactly one, the last")
+        oversized = [part["number"] for part in parts if len(part["log"].encode()) > 1653]
+        if oversized:
+            faults.append(f"parts {oversized} hold more than 1653 bytes")
+        return faults
+
     async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
         async def loop() -> None:
             while not predicate():
@@ -111,11 +135,10 @@ class Reporting:
         self, job_id: int, timeout: float = 20.0, with_log: bool = True
     ) -> None:
         """Until the job has a terminal state (or reset) and, `with_log`, its final log part."""
-        terminal = {"passed", "failed", "errored", "cancelled", "reset"}
 
         def done() -> bool:
             names = self.state_names(job_id)
-            finished = bool(names) and names[-1] in terminal
+            finished = bool(names) and names[-1] in TERMINAL_STATES
             return finished and (self.log_closed(job_id) or not with_log)
 
         await self.wait_for(done, timeout)

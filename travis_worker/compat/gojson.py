@@ -8,7 +8,10 @@ JSON per `<` must still fit the 9918 bytes travis-logs can forward to Pusher.
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +26,70 @@ _GO_ESCAPES = str.maketrans(
 )
 
 
+def _replace_surrogates(error: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "\ufffd".encode() * (error.end - error.start), error.end
+
+
+# A JSON text may escape half of a surrogate pair (`"\ud800"`): Python decodes it to a lone
+# surrogate, which UTF-8 cannot encode. Go decodes it to U+FFFD; so does dumps() here.
+codecs.register_error("travis_worker.gojson.replace", _replace_surrogates)
+
+
 def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
     """Encode like Go's `json.Marshal`. Go marshals maps with sorted keys, structs in field
     order: pass `sort_keys=True` for bodies Go built from a map."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     # Outside strings JSON holds none of these characters, so translating the whole text
     # only touches string contents.
-    return text.translate(_GO_ESCAPES).encode()
+    return text.translate(_GO_ESCAPES).encode(errors="travis_worker.gojson.replace")
+
+
+# Python refuses to turn longer digit strings into ints (a denial-of-service guard).
+_MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+
+
+def _bounded_int(digits: str) -> int | float:
+    # An integer too long to convert reads as an out-of-range number: the body still parses,
+    # so a job id next to it can be found, and whoever reads the value sees it is unusable.
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        return math.inf
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(body: bytes) -> Any:
+    """Parse a JSON body as Go's `json.Unmarshal` reads it: invalid UTF-8 becomes U+FFFD,
+    `NaN` and `Infinity` are not JSON. A number beyond float range reads as infinity (Go
+    fails to decode it into a number; callers check with `tree_trouble`). Raises ValueError
+    for anything that is not JSON, including nesting deeper than Python's parser goes."""
+    try:
+        return json.loads(
+            body.decode(errors="replace"), parse_int=_bounded_int, parse_constant=_no_constant
+        )
+    except RecursionError as exc:
+        raise ValueError("nested too deeply to parse") from exc
+
+
+def tree_trouble(value: Any, max_depth: int) -> str | None:
+    """Why a parsed JSON value cannot be encoded again, or None: nesting deeper than
+    `max_depth` (the encoder recurses, like the parser) or a number out of float range.
+    Walks without recursion, so any depth the parser took can be measured."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                return f"nested more than {max_depth} levels deep"
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "holds a number out of range"
+    return None
 
 
 def rfc3339(moment: datetime) -> str:

@@ -1,8 +1,10 @@
 """User-facing texts written into job logs. Byte-for-byte those of travis-ci/worker:
-travis-web and users' log scrapers match on them, so they are not ours to reword."""
+travis-web and users' log scrapers match on them, so they are not ours to reword. The few
+texts of our own (for cases the Go worker never reported) are marked as such."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from travis_worker.compat.durations import format_go_duration
@@ -21,6 +23,15 @@ WORKER_SHUTDOWN = (
     "\n\nThe worker running this job is shutting down: the job has been stopped and "
     "will be restarted.\n\n"
 )
+
+
+def payload_unusable(problems: Iterable[object]) -> str:
+    """Ours: the job payload has values the run needs but cannot use. travis-ci/worker
+    dropped such a delivery without a word, leaving the job queued forever."""
+    listed = "; ".join(str(problem) for problem in problems)
+    return f"An error occurred while reading the job payload: {listed}. The job was not run."
+
+
 ANSI_YELLOW = "\033[33;1m"
 ANSI_RESET = "\033[0m"
 ANSI_CLEAR = "\033[0K"

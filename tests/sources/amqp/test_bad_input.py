@@ -1,15 +1,13 @@
 """Deliveries that are not usable jobs: nothing crashes, nothing stays unacked, nothing is
-lost (a dead-letter exchange on the queue keeps what was rejected)."""
+lost (a dead-letter exchange on the queue keeps what was rejected), and every delivery with a
+usable job id ends with a state."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 
-import aio_pika
 import pytest
 
-from tests.support import rabbit
 from tests.support.worker import (
     example_payload,
     publish,
@@ -20,29 +18,6 @@ from tests.support.worker import (
 from travis_worker.compat import texts
 
 
-@pytest.fixture
-async def dead_letters(amqp_connection, amqp_vhost_uri, queue_name):
-    """A dead-letter exchange for the job queue, set by policy as operators would."""
-    vhost = amqp_vhost_uri.rsplit("/", 1)[1]
-    rabbit.rabbitmqctl(
-        "set_policy", "-p", vhost, f"dlx-{queue_name}", f"^{queue_name}$",
-        json.dumps({"dead-letter-exchange": f"{queue_name}.dlx"}), "--apply-to", "queues",
-    )  # fmt: skip
-    channel = await amqp_connection.channel()
-    exchange = await channel.declare_exchange(f"{queue_name}.dlx", aio_pika.ExchangeType.FANOUT)
-    queue = await channel.declare_queue(f"{queue_name}.dead", durable=False, auto_delete=True)
-    await queue.bind(exchange)
-    received: list[bytes] = []
-
-    async def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        received.append(message.body)
-        await message.ack()
-
-    await queue.consume(keep)
-    yield received
-    await channel.close()
-
-
 @pytest.mark.parametrize(
     "body",
     [
@@ -51,11 +26,9 @@ async def dead_letters(amqp_connection, amqp_vhost_uri, queue_name):
         b'{"job": {"id": "12"}}',
         b'{"job": {"number": "1.1"}}',
         b'{"job": {"id": 0}}',
-        b'{"job": {"id": 5, "queued_at": "yesterday"}}',
+        b'{"job": {"id": 5.0}}',
         b"\xff\xfe garbage",
-        b'{"job": {"id": 5}, "timeouts": {"hard_limit": 1000000000000000}}',
-        b'{"job": {"id": 5}, "timeouts": {"log_silence": -1}}',
-        b'{"job": {"id": 5}, "meta": {"state_update_count": -2}}',
+        b'{"job": {"id": 5}, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     ],
 )
 async def test_unusable_delivery_is_dead_lettered_and_the_worker_goes_on(
@@ -87,6 +60,69 @@ async def test_job_with_unusable_config_is_errored_with_the_config_text(
     assert reporting.states[job_id][0].body["meta"]["state_update_count"] == 3
     assert build_api.requests == []
     assert await queue_depth(amqp_connection, queue_name) == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        (
+            {"timeouts": {"hard_limit": -1, "log_silence": None}},
+            "timeouts.hard_limit must be at least 0 (got -1)",
+        ),
+        ({"timeouts": "50m"}, 'timeouts must be an object (got "50m")'),
+        ({"vm_size": 2}, "vm_size must be a string (got 2)"),
+        (
+            {"vm_config": {"zone": "z" * 10**6}},
+            'vm_config.zone must be at most 255 characters long (got "'
+            + "z" * 40
+            + '…" (1000000 characters))',
+        ),
+    ],
+)
+async def test_job_with_a_value_its_run_needs_but_cannot_use_is_errored_naming_it(
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id, changes, line
+):
+    payload = example_payload(job_id, meta={"state_update_count": 3}, **changes)
+    async with running_worker(worker_settings(amqp_vhost_uri, queue_name, build_api.url)):
+        await publish(amqp_connection, queue_name, payload)
+        await reporting.wait_finished(job_id)
+    assert reporting.faults(job_id) == []
+    assert reporting.state_names(job_id) == ["errored"]
+    assert reporting.log_text(job_id) == texts.payload_unusable([line])
+    assert reporting.log_text(job_id) == (
+        f"An error occurred while reading the job payload: {line}. The job was not run."
+    )
+    finished = reporting.states[job_id][0]
+    assert finished.type == "job:test:finish"
+    assert finished.body["meta"]["state_update_count"] == 3
+    assert finished.body["received_at"] == finished.body["started_at"]
+    assert finished.body["started_at"] == finished.body["finished_at"]
+    assert build_api.requests == []
+    assert await queue_depth(amqp_connection, queue_name) == 0
+
+
+async def test_job_with_wrong_values_that_only_decorate_it_runs(
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
+):
+    payload = example_payload(
+        job_id,
+        repository={"id": "one", "slug": ["o", "r"]},
+        uuid=12,
+        queue={"name": "builds"},
+        trace="yes",
+        meta={"state_update_count": -2},
+    )
+    payload["job"]["queued_at"] = "yesterday"
+    async with running_worker(worker_settings(amqp_vhost_uri, queue_name, build_api.url)):
+        await publish(amqp_connection, queue_name, payload)
+        await reporting.wait_finished(job_id)
+    assert reporting.faults(job_id) == []
+    assert reporting.state_names(job_id) == ["received", "started", "passed"]
+    first = reporting.states[job_id][0].body
+    assert first["meta"]["state_update_count"] == 0 and "queued_at" not in first
+    assert "trace" not in first and len(first["meta"]["uuid"]) == 36
+    # The build API still gets the payload as it came.
+    assert build_api.requests[0].body["repository"] == {"id": "one", "slug": ["o", "r"]}
 
 
 async def test_non_utf8_output_becomes_replacement_characters(

@@ -1,10 +1,13 @@
 """Job consumption from the job queue (travis-ci/worker `amqp_job_queue.go`): one channel
 per processor, prefetch 1, consumer tag `build-job-consumer` with `x-priority`.
 
-Unlike travis-ci/worker, an unusable delivery never stalls a processor: a body that is not
-a job (bad JSON, a wrong type, no job id) is rejected without requeue, so a dead-letter
-exchange configured on the queue keeps it for inspection, and a job whose `config` is
-unusable is errored with the user-facing "job config" text.
+Unlike travis-ci/worker, an unusable delivery never stalls a processor, and a job is never
+dropped without a state: a body that is not JSON or holds no usable job id is rejected
+without requeue, so a dead-letter exchange configured on the queue keeps it for
+inspection; a job whose `config` is unusable is errored with the user-facing "job config"
+text, and one with another value its run needs but cannot use (`timeouts`, `vm_*`) is
+errored with a line naming the field. A wrong value that only decorates the job
+(`repository.slug`, `queue`, …) is logged and ignored.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from travis_worker import metrics
 from travis_worker.compat import texts
 from travis_worker.contracts import Job, error_job
 from travis_worker.errors import PayloadError
-from travis_worker.job import StartAttributes, StartDefaults, parse_job_body
+from travis_worker.job import ParsedDelivery, StartAttributes, StartDefaults, parse_job_body
 from travis_worker.sources.amqp.job import AmqpJob
 from travis_worker.sources.amqp.outbox import Outbox
 from travis_worker.sources.amqp.redelivery import RunningJobs
@@ -90,11 +93,13 @@ class AmqpJobSource:
             await message.reject(requeue=False)
             return None
         job_id = parsed.payload.job.id
-        config_error: PayloadError | None = None
-        try:
-            attrs = StartAttributes.from_payload(parsed.payload, self._config.start_defaults)
-        except PayloadError as exc:
-            attrs, config_error = StartAttributes(job_id=job_id), exc
+        if parsed.ignored:
+            ignored = "; ".join(map(str, parsed.ignored))
+            logger.warning(
+                "ignoring unusable payload fields",
+                extra={"fields": {"job_id": job_id, "err": ignored}},
+            )
+        attrs, unusable = self._start_attributes(parsed)
         job = AmqpJob(
             message,
             parsed.payload,
@@ -104,19 +109,36 @@ class AmqpJobSource:
             logs=self._logs,
             on_settled=self.running.settled,
         )
-        if config_error is None:
+        if unusable is None:
             return job
-        metrics.JOBS_REJECTED.labels(reason="config").inc()
+        reason, err, text = unusable
+        metrics.JOBS_REJECTED.labels(reason=reason).inc()
         logger.error(
-            "erroring job with unusable config",
-            extra={"fields": {"job_id": job_id, "err": str(config_error)}},
+            "erroring job with unusable payload",
+            extra={"fields": {"job_id": job_id, "reason": reason, "err": err}},
         )
         try:
-            await error_job(job, texts.JOB_CONFIG_UNPARSABLE)
+            await error_job(job, text)
         except Exception:
             # Unacked, so the broker redelivers it when this channel closes.
             logger.exception("couldn't error job", extra={"fields": {"job_id": job_id}})
         return None
+
+    def _start_attributes(
+        self, parsed: ParsedDelivery
+    ) -> tuple[StartAttributes, tuple[str, str, str] | None]:
+        """The job's start attributes and, if the job cannot run, why: (metric reason, log
+        detail, the text for the job's log)."""
+        config_error: tuple[str, str, str] | None = None
+        try:
+            attrs = StartAttributes.from_payload(parsed.payload, self._config.start_defaults)
+        except PayloadError as exc:
+            config_error = ("config", str(exc), texts.JOB_CONFIG_UNPARSABLE)
+            attrs = StartAttributes(job_id=parsed.payload.job.id)
+        if parsed.problems:
+            detail = "; ".join(map(str, parsed.problems))
+            return attrs, ("payload_field", detail, texts.payload_unusable(parsed.problems))
+        return attrs, config_error
 
 
 class AmqpJobStream:
