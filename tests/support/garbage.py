@@ -118,11 +118,11 @@ _job_ids = st.one_of(
 
 @st.composite
 def mutated_payloads(
-    draw: st.DrawFn, job_id: int | None = None, path: str | None = None
+    draw: st.DrawFn, job_id: int | None = None, path: str | None = None, max_depth: int = 1200
 ) -> MutatedPayload:
     """The fixture payload with up to five fields changed or removed, or with `path`
-    exactly that one. With `job_id` that id is kept (and usable); without, the id itself
-    may be odd too."""
+    exactly that one, nested values at most `max_depth` deep. With `job_id` that id is kept
+    (and usable); without, the id itself may be odd too."""
     payload = copy.deepcopy(example_payload(job_id or 1))
     usable = True
     if job_id is None and draw(st.booleans()):
@@ -144,7 +144,7 @@ def mutated_payloads(
         if changed in NEEDED and never_usable(changed, value):
             result.wrong_typed.add(changed)
     text = json.dumps(payload)
-    depth = draw(st.integers(min_value=1, max_value=1200))
+    depth = draw(st.integers(min_value=1, max_value=max_depth))
     result.too_deep = json.dumps(DEEP) in text and depth > 400  # past where parsing is certain
     text = text.replace(json.dumps(DEEP), "[" * depth + "]" * depth)
     raw = bytes(draw(st.lists(st.integers(min_value=0x80, max_value=0xFF), min_size=1)))
