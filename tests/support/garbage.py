@@ -185,3 +185,19 @@ def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
 
     draw()
     return drawn[:count]
+
+
+# Pieces of output that trouble a log: invalid and cut UTF-8, NUL, ANSI, carriage returns,
+# multi-byte characters that land across part boundaries.
+_output_pieces = st.sampled_from(
+    [
+        *(b"\xff", b"\xc3", b"\xa9", b"\xe2\x82", b"\xac", b"\xf0\x9f\x98", b"\x80", b"\x00"),
+        *(b"\x1b[31;1m", b"\x1b[0K", b"\r", b"\n", "é€😀".encode(), b"<&>", b"plain text "),
+    ]
+)
+job_outputs = st.one_of(
+    st.binary(max_size=5000),
+    st.lists(_output_pieces, max_size=3000).map(b"".join),
+    st.integers(min_value=1, max_value=1_200_000).map(lambda n: b"y" * n),  # one line, no \n
+    st.integers(min_value=1, max_value=400_000).map(lambda n: "€".encode() * n),
+)

@@ -104,13 +104,17 @@ class Reporting:
 
     def faults(self, job_id: int) -> list[str]:
         """What is wrong with the job's reports, by what the hub and travis-logs expect:
-        exactly one finishing state (last), parts numbered 0..n without gaps or repeats,
-        exactly one `final` part (the last), no part content over 1653 bytes."""
-        faults: list[str] = []
+        exactly one finishing state (the last), and a sound log (`log_faults`)."""
         names = self.state_names(job_id)
         finishing = [n for n in names if n in TERMINAL_STATES]
         if len(finishing) != 1 or names[-1:] != finishing:
-            faults.append(f"states {names}: want exactly one finishing state, last")
+            return [f"states {names}: want exactly one finishing state, last"]
+        return self.log_faults(job_id)
+
+    def log_faults(self, job_id: int) -> list[str]:
+        """What is wrong with the job's log: parts numbered 0..n without gaps or repeats,
+        exactly one `final` part (the last), no part content over 1653 bytes."""
+        faults: list[str] = []
         parts = sorted((p.body for p in self.parts.get(job_id, [])), key=lambda b: b["number"])
         numbers = [part["number"] for part in parts]
         if numbers != list(range(len(parts))):

@@ -4,7 +4,9 @@ a job, maximum log length and log silence.
 travis-ci/worker builds both limits into every log writer; here they live once, above any
 transport. The silence clock starts when the script starts (travis-ci/worker arms it at one
 hour from opening the log and re-arms on each write), and the length limit counts every
-byte written, fold markers and worker info included, as there.
+byte written, fold markers and worker info included, as there. Unlike there, it counts the
+bytes the log will hold: an invalid byte becomes U+FFFD, three bytes of UTF-8, so a job
+printing binary garbage cannot publish three times the limit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from datetime import timedelta
 from travis_worker import metrics
 from travis_worker.contracts import LogWriter
 from travis_worker.job import LogMeta
+
+
+def logged_size(data: bytes) -> int:
+    """How many bytes `data` takes in the log, once invalid UTF-8 is U+FFFD. (A character
+    cut between two writes counts as replaced: a few bytes too many, never too few.)"""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return len(data.decode(errors="replace").encode())
+    return len(data)
 
 
 class JobLog:
@@ -37,7 +49,7 @@ class JobLog:
         if self.max_length_reached.is_set():
             return
         self._last_write = asyncio.get_running_loop().time()
-        self.bytes_written += len(data)
+        self.bytes_written += logged_size(data)
         if self.bytes_written > self.max_length:
             self.max_length_reached.set()
             return

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.support.garbage import examples, job_outputs
 from travis_worker.errors import LogClosedError
 from travis_worker.job import LogMeta
 from travis_worker.sources.amqp.connection import declare_log_topology
@@ -122,3 +126,32 @@ async def test_invalid_bytes_become_replacement_characters(publisher, reporting,
     await writer.close()
     await reporting.wait_for(lambda: reporting.log_closed(job_id))
     assert reporting.log_text(job_id) == "ok \ufffd end \ufffd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), limit=st.integers(min_value=4, max_value=2000))
+def test_split_utf8_keeps_every_character_whole(text, limit):
+    pieces = split_utf8(text.encode("utf-8", "surrogatepass"), limit)
+    assert b"".join(pieces) == text.encode("utf-8", "surrogatepass")
+    assert all(len(piece) <= limit for piece in pieces)
+    assert "".join(piece.decode("utf-8", "surrogatepass") for piece in pieces) == text
+
+
+async def test_any_bytes_written_in_any_slices_make_a_sound_log(publisher, reporting, job_id):
+    writes = examples(
+        st.tuples(job_outputs, st.lists(st.integers(min_value=1, max_value=70_000), min_size=1)),
+        15,
+    )
+    for n, (output, sizes) in enumerate(writes):
+        writer = AmqpLogWriter(publisher, job_id + n, "u")
+        start = 0
+        for size in itertools.cycle(sizes):
+            if start >= len(output):
+                break
+            await writer.write(output[start : start + size])
+            start += size
+        await writer.close()
+    for n, (output, _) in enumerate(writes):
+        await reporting.wait_for(lambda n=n: reporting.log_closed(job_id + n))
+        assert reporting.log_faults(job_id + n) == []
+        assert reporting.log_text(job_id + n) == output.decode(errors="replace")
