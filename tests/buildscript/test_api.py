@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections import deque
 from datetime import timedelta
 
 import pytest
 
+from tests.fakes.build_api import Answer
+from tests.support.garbage import answer_sequences, build_outcome, examples
 from travis_worker.buildscript.api import BuildApiClient, BuildApiConfig, request_url, split_token
 from travis_worker.errors import BuildScriptError
 from travis_worker.util.backoff import Backoff
@@ -97,3 +101,109 @@ async def test_connection_refused_is_retried_then_fails():
     with pytest.raises(BuildScriptError, match="build API request failed"):
         await client.generate({}, 1)
     await client.close()
+
+
+# -- garbage answers ------------------------------------------------------------------------
+
+GOOD = Answer()
+LIMITS = {"request_timeout": timedelta(seconds=0.5), "max_script_bytes": 1024 * 1024}
+
+
+def limited_client(build_api, retry_for: float = 5.0) -> BuildApiClient:
+    config = BuildApiConfig(uri=build_api.url, retry_for=timedelta(seconds=retry_for), **LIMITS)
+    return BuildApiClient(config, FAST)
+
+
+async def generate(build_api, job_id: int, *answers: Answer, retry_for: float = 5.0) -> bytes:
+    build_api.answers[job_id] = deque(answers)
+    client = limited_client(build_api, retry_for)
+    try:
+        return await client.generate({"job": {"id": job_id}}, job_id)
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(body=b"#" * (3 * 1024 * 1024)),
+        Answer(body=b"\0" * (64 * 1024 * 1024), gzip=True),  # 64 MiB in a few hundred KiB
+    ],
+    ids=["huge", "gzip-bomb"],
+)
+async def test_an_answer_over_the_size_limit_fails_at_once_unread(build_api, answer):
+    started = time.monotonic()
+    with pytest.raises(BuildScriptError, match="exceeds 1048576 bytes") as raised:
+        await generate(build_api, 1, answer, GOOD)
+    assert not raised.value.recoverable and len(build_api.requests) == 1
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        Answer(body=b"x" * 300_000, chunk_delay=0.3),  # slower than the request time limit
+        Answer(body=b"#!/bin/bash\n" * 1000, cut_after=5000),  # connection reset mid-body
+        Answer(body=b"<html>Bad Gateway</html>", content_type="text/html"),
+        Answer(body=b'{"error": "busy"}', content_type="application/json"),
+        Answer(body=b""),
+        Answer(status=503, body=b"busy"),
+    ],
+    ids=["slow", "reset", "html", "json", "empty", "503"],
+)
+async def test_an_answer_that_may_do_better_next_time_is_retried(build_api, garbage):
+    assert await generate(build_api, 1, garbage, GOOD) == GOOD.body
+    assert len(build_api.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(status=400, body=b"bad payload " * 100_000, chunk_delay=0.3),
+        Answer(status=422, body=b"bad payload " * 1000, cut_after=100),
+    ],
+    ids=["slow", "reset"],
+)
+async def test_a_client_error_fails_at_once_whatever_its_body_does(build_api, answer):
+    with pytest.raises(BuildScriptError, match="client error: 'bad payload") as raised:
+        await generate(build_api, 1, answer, GOOD)
+    assert not raised.value.recoverable and len(build_api.requests) == 1
+
+
+async def test_a_hung_build_api_fails_within_the_retry_window(build_api):
+    slow = Answer(body=b"x" * 300_000, chunk_delay=0.3)
+    started = time.monotonic()
+    with pytest.raises(BuildScriptError, match=r"did not answer within 0\.5s"):
+        await generate(build_api, 1, *[slow] * 100, retry_for=2.0)
+    assert time.monotonic() - started < 4
+
+
+async def test_what_is_said_of_an_answer_is_short_and_never_holds_the_token(build_api):
+    echoing = [
+        Answer(status=502, body=b"upstream said: " + b"x" * 100_000, echo_request=True),
+        Answer(status=403, body=b"denied", echo_request=True),
+    ]
+    with pytest.raises(BuildScriptError) as raised:
+        await generate(build_api, 1, *echoing)
+    assert "the-token" not in str(raised.value) and "REDACTED" in str(raised.value)
+    assert len(str(raised.value)) < 300
+
+
+@pytest.mark.timeout(120)
+async def test_any_answers_end_in_a_script_or_a_build_script_error(build_api):
+    for job_id, answers in enumerate(examples(answer_sequences(), 25), start=1):
+        build_api.answers[job_id] = deque(answers)
+        client = limited_client(build_api)
+        try:
+            outcome = await client.generate({"job": {"id": job_id}}, job_id)
+        except BuildScriptError as exc:
+            assert "the-token" not in str(exc) and len(str(exc)) < 300
+            outcome = "errored"
+        finally:
+            await client.close()
+        want = build_outcome(answers, LIMITS["max_script_bytes"])
+        if want == "script":
+            given = [a.body for a in answers if a.status < 400 and a.body]
+            assert outcome in [*given, build_api.default_script], answers
+        else:
+            assert outcome == "errored", answers

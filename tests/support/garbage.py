@@ -1,4 +1,5 @@
-"""Hypothesis strategies for garbage: mutated job payloads, and bytes a job may print.
+"""Hypothesis strategies for garbage: mutated job payloads, bytes a job may print, and
+answers of the build API.
 
 A mutated payload is the fixture payload with some fields set to odd values (wrong types,
 huge strings, deep nesting, invalid UTF-8) or removed, serialised, and possibly cut or
@@ -9,6 +10,8 @@ worker must make of it without asking the code under test.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import gzip
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fakes.build_api import Answer
 from tests.support.worker import example_payload
 
 # The payload fields the run needs (a wrong value errors the job) and the ones that only
@@ -201,3 +205,45 @@ job_outputs = st.one_of(
     st.integers(min_value=1, max_value=1_200_000).map(lambda n: b"y" * n),  # one line, no \n
     st.integers(min_value=1, max_value=400_000).map(lambda n: "€".encode() * n),
 )
+
+
+def build_outcome(answers: list[Answer], max_script_bytes: int) -> str:
+    """What the build API client must make of these answers (then good ones): `script`
+    (it returns one) or `errored` (it gives up at once)."""
+    for answer in answers:
+        sent = len(gzip.compress(answer.body, 1)) if answer.gzip else len(answer.body)
+        if answer.status >= 500:
+            continue  # may do better next time
+        if answer.status >= 400:
+            return "errored"  # cannot do better, whatever its body does
+        if (answer.cut_after is not None and answer.cut_after < sent) or (
+            answer.chunk_delay and sent
+        ):
+            continue  # a body that breaks off or times out
+        if len(answer.body) > max_script_bytes:
+            return "errored"
+        if answer.body and "html" not in answer.content_type:
+            return "script"
+    return "script"
+
+
+def answer_sequences(
+    bodies: st.SearchStrategy[bytes] | None = None,
+) -> st.SearchStrategy[list[Answer]]:
+    """Up to three build API answers: any status, body (`bodies`, by default random bytes;
+    or empty, or 2 MiB), content type, gzipped or not, slow (0.6 s a chunk), cut off,
+    echoing the request on errors."""
+    bodies = st.binary(max_size=3000) if bodies is None else bodies
+    return st.lists(
+        st.builds(
+            Answer,
+            status=st.sampled_from([200, 200, 201, 400, 404, 500, 502, 503]),
+            body=bodies | st.sampled_from([b"", b"\xff" * 2 * 1024 * 1024]),
+            content_type=st.sampled_from(["application/x-sh", "text/plain", "text/html"]),
+            gzip=st.booleans(),
+            chunk_delay=st.sampled_from([0.0, 0.0, 0.6]),
+            cut_after=st.none() | st.integers(min_value=0, max_value=2000),
+            echo_request=st.booleans(),
+        ).map(lambda a: dataclasses.replace(a, echo_request=a.echo_request and a.status >= 400)),
+        max_size=3,
+    )

@@ -23,6 +23,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from travis_worker.app import WorkerApp
 from travis_worker.config import load_settings
+from travis_worker.contracts import ScriptGenerator
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CONTROL_AUTH = ("ops", "pw")
@@ -83,10 +84,14 @@ def worker_settings(
 
 @asynccontextmanager
 async def running_worker(
-    values: dict[str, str], environ: dict[str, str] | None = None
+    values: dict[str, str],
+    environ: dict[str, str] | None = None,
+    scripts: ScriptGenerator | None = None,
 ) -> AsyncIterator[WorkerApp]:
-    """A worker consuming until the block ends; then drained gracefully."""
-    app = WorkerApp(load_settings(values, environ or {}), environ=environ or {}, tracing=False)
+    """A worker consuming until the block ends; then drained gracefully. `scripts` replaces
+    the build API client made from the settings (e.g. one with shorter time limits)."""
+    settings = load_settings(values, environ or {})
+    app = WorkerApp(settings, environ=environ or {}, scripts=scripts, tracing=False)
     task = asyncio.create_task(app.run())
     for _ in range(200):
         if app.ready or task.done():

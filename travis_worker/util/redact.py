@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
@@ -43,3 +44,19 @@ def redact(name: str, value: str) -> str:
     if value and _SECRET_NAME.search(name):
         return REDACTED
     return redact_url(value, username_is_secret=name in _USERNAME_IS_SECRET)
+
+
+def excerpt(data: bytes, *, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    """What another system sent us (an error page, an answer body), fit to put in a log
+    line or an error: decoded, every known secret replaced (a proxy or a debug page may
+    echo our request, credentials included), and at most `limit` characters of it."""
+    secrets = [secret for secret in secrets if secret]
+    # Enough bytes for `limit` characters (UTF-8 takes at most 4 bytes each) plus a whole
+    # secret that starts within them, so no shown character belongs to a cut-off secret.
+    taken = 4 * (limit + max(map(len, secrets), default=0))
+    text = data[:taken].decode(errors="replace")
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    if len(text) > limit or len(data) > taken:
+        return f"{text[:limit]}… ({len(data)} bytes)"
+    return text
