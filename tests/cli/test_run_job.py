@@ -62,8 +62,22 @@ def test_unusable_payload_is_one_clear_line(tmp_path):
     payload.write_text(json.dumps({"job": {"id": "one"}}))
     result = run_job(str(payload), "--script", "examples/build.sh")
     assert result.returncode == 2
-    assert result.stderr.startswith("travis-worker: unusable job payload: payload field job.id")
+    assert result.stderr == (
+        "travis-worker: unusable job payload: "
+        'payload job.id must be an integer from 1 to 2^64-1, not "one"\n'
+    )
     assert "Traceback" not in result.stderr
+
+
+def test_a_payload_value_the_run_needs_but_cannot_use_errors_the_job(tmp_path):
+    payload = tmp_path / "odd.json"
+    payload.write_text(json.dumps({"job": {"id": 1}, "timeouts": {"hard_limit": -1}}))
+    result = run_job(str(payload), "--script", "examples/build.sh")
+    assert result.returncode == 2
+    assert result.stdout == (
+        "An error occurred while reading the job payload: "
+        "timeouts.hard_limit must be at least 0 (got -1). The job was not run."
+    )
 
 
 def test_missing_payload_file(tmp_path):

@@ -15,6 +15,7 @@ async def test_file_queue_moves_jobs_through_its_directories(tmp_path):
     created = tmp_path / "builds" / "10-created.d"
     (created / "a.json").write_text(json.dumps(example_payload(11)))
     (created / "b.json").write_text("{broken")
+    (created / "c.json").write_text(json.dumps(example_payload(12, timeouts="forever")))
     stream = await source.open_stream()
     job = await stream.next_job()
     assert job is not None and job.payload.job.id == 11
@@ -29,6 +30,7 @@ async def test_file_queue_moves_jobs_through_its_directories(tmp_path):
     assert (finished / "a.state").read_text() == "passed"
     assert (tmp_path / "builds" / "log" / "a.log").read_bytes() == b"hello\n"
     assert (created / "b.json").exists(), "unparsable files stay where they are"
+    assert (created / "c.json").exists(), "so do jobs with values their run cannot use"
     assert source.claim_next() is None
 
 

@@ -61,6 +61,10 @@ async def run_job_file(settings: Settings, payload: bytes, script: bytes | None)
         job = TerminalJob(parsed.payload, parsed.raw, StartAttributes(), out)
         await error_job(job, texts.JOB_CONFIG_UNPARSABLE)
         return job.exit_status
+    if parsed.problems:
+        job = TerminalJob(parsed.payload, parsed.raw, attrs, out)
+        await error_job(job, texts.payload_unusable(parsed.problems))
+        return job.exit_status
     job = TerminalJob(parsed.payload, parsed.raw, attrs, out)
     provider = build_provider(settings, os.environ)
     env = JobEnv(

@@ -125,6 +125,8 @@ class FileJobSource:
     def _claim(self, path: Path) -> Job | None:
         try:
             parsed = parse_job_body(path.read_bytes())
+            if parsed.problems:
+                raise PayloadError("; ".join(map(str, parsed.problems)))
             attrs = StartAttributes.from_payload(parsed.payload, self._defaults)
         except (OSError, PayloadError) as exc:
             if path.name not in self._reported_bad:
