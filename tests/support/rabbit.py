@@ -8,6 +8,8 @@ import json
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,20 @@ def create_vhost() -> str:
 
 def delete_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name)
+
+
+@contextmanager
+def temporary_user(vhost: str) -> Iterator[tuple[str, str]]:
+    """A broker user of its own (name, password) with rights on `vhost` only, for the
+    block: a password no other string in a test contains, so a leak of it can be seen."""
+    name = f"travis-worker-test-{uuid.uuid4().hex[:8]}"
+    password = f"amqp-secret-{uuid.uuid4().hex}"
+    rabbitmqctl("add_user", name, password)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, name, ".*", ".*", ".*")
+        yield name, password
+    finally:
+        rabbitmqctl("delete_user", name)
 
 
 @dataclass
