@@ -112,15 +112,14 @@ def decode_fields(
     """`data` as `model`, field by field (nested models too), and the fields whose values
     were not used, in field order. Raises ValidationError only when a field without a
     default is missing or wrong."""
-    if isinstance(data, dict):
-        try:  # the usual case, whole in one go; field by field only when something is wrong
-            return model.model_validate(data), []
-        except ValidationError:
-            pass
-    prefix = f"{path}." if path else ""
     if not isinstance(data, dict):
         problem = FieldProblem(path, f"must be an object (got {shown(data)})", needed)
-        return _validated(model, {}, prefix, needed, {})[0], [problem]
+        return _validated(model, {}, "", needed, {})[0], [problem]
+    try:  # the usual case: all in one go; field by field only when something is wrong
+        return model.model_validate(data), []
+    except ValidationError:
+        pass
+    prefix = f"{path}." if path else ""
     values = go_fields(model.model_fields, data)
     found: dict[str, list[FieldProblem]] = {}
     for name, value in values.items():
