@@ -133,12 +133,16 @@ class JobPayload(_GoJson):
     job: JobInfo
     source: SourceInfo = SourceInfo()
     repository: RepositoryInfo = RepositoryInfo()
+    # Only correlates requests: an unusable one is replaced by a fresh UUID, as Go replaces
+    # an empty one. Nothing the run does depends on it.
     uuid: Annotated[str, Field(max_length=MAX_UUID_CHARS)] = ""
     config: Any = None
     timeouts: Annotated[Timeouts, NEEDED] = Timeouts()
     vm_type: Annotated[Text, NEEDED] = ""
     vm_size: Annotated[Text, NEEDED] = ""
     vm_config: Annotated[VmConfig, NEEDED] = VmConfig()
+    # An unreadable count is taken as 0, the count Go assumes when there is none: it orders
+    # our reports for the hub, it does not change the run.
     meta: PayloadMeta = PayloadMeta()
     queue: Text = ""
     trace: bool = False
