@@ -133,11 +133,14 @@ def test_a_payload_that_cannot_be_forwarded_whole_is_a_problem():
 
 
 def test_invalid_utf8_and_lone_surrogates_become_replacement_characters_as_in_go():
-    body = b'{"job": {"id": 7}, "repository": {"slug": "o/r\xff"}, "env": "\\ud800"}'
+    body = b'{"job": {"id": 7}, "repository": {"slug": "o/r\xff\\ud800"}, "env": "\\udc00"}'
     parsed = parse_job_body(body)
-    assert parsed.payload.repository.slug == "o/r\ufffd"
-    forwarded = '{"job":{"id":7},"repository":{"slug":"o/r\ufffd"},"env":"\ufffd"}'
+    assert parsed.payload.repository.slug == "o/r\ufffd\ufffd"
+    assert parsed.raw["env"] == "\ufffd"
+    forwarded = '{"job":{"id":7},"repository":{"slug":"o/r\ufffd\ufffd"},"env":"\ufffd"}'
     assert gojson.dumps(parsed.raw) == forwarded.encode()
+    # A whole pair is one character.
+    assert parse_job_body(b'{"job": {"id": 7}, "queue": "\\ud83d\\ude00"}').payload.queue == "😀"
 
 
 def test_start_attributes_take_defaults_and_reject_non_strings():

@@ -68,6 +68,7 @@ def check_usable(parsed: ParsedDelivery) -> None:
         assert payload.timeouts.hard_limit >= 0 and payload.timeouts.log_silence >= 0
     for text in (payload.repository.slug, payload.queue, payload.vm_size, payload.uuid):
         assert isinstance(text, str) and len(text) <= 255
+        text.encode()  # valid UTF-8: no lone surrogate left, as Go leaves none
     assert isinstance(payload.trace, bool) and isinstance(payload.warmer, bool)
     # Numbers stay in the ranges of Go's types, which readers of our messages use.
     for unsigned in (payload.meta.state_update_count, payload.source.id, payload.repository.id):

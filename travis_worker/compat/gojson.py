@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -62,17 +63,26 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# An escaped UTF-16 surrogate (`\ud83d`): half of a pair, or (rarely) all there is.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def loads(body: bytes) -> Any:
-    """Parse a JSON body as Go's `json.Unmarshal` reads it: invalid UTF-8 becomes U+FFFD,
-    `NaN` and `Infinity` are not JSON. A number beyond float range reads as infinity (Go
-    fails to decode it into a number; callers check with `tree_trouble`). Raises ValueError
-    for anything that is not JSON, including nesting deeper than Python's parser goes."""
+    """Parse a JSON body as Go's `json.Unmarshal` reads it: invalid UTF-8 and an escaped
+    half of a surrogate pair become U+FFFD, `NaN` and `Infinity` are not JSON. A number
+    beyond float range reads as infinity (Go fails to decode it into a number; callers
+    check with `tree_trouble`). Raises ValueError for anything that is not JSON, including
+    nesting deeper than Python's parser goes."""
+    text = body.decode(errors="replace")
     try:
-        return json.loads(
-            body.decode(errors="replace"), parse_int=_bounded_int, parse_constant=_no_constant
-        )
+        value = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+        if _SURROGATE_ESCAPE.search(text):
+            # Python keeps a lone half as a lone surrogate, which no UTF-8 text can hold:
+            # one more round through dumps(), which replaces it, leaves none anywhere.
+            value = json.loads(dumps(value), parse_constant=float)
     except RecursionError as exc:
         raise ValueError("nested too deeply to parse") from exc
+    return value
 
 
 def tree_trouble(value: Any, max_depth: int) -> str | None:
