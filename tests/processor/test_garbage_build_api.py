@@ -40,14 +40,15 @@ def runnable_bodies_made_safe(answers):
 async def test_every_job_ends_with_a_state_whatever_the_build_api_answers(
     amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id
 ):
-    sequences = examples(answer_sequences(st.just(b"x" * 100)), 12)
+    # The worker's jobs share the loop with the fake: time limits with room to spare.
+    sequences = examples(answer_sequences(st.just(b"x" * 100), slow=2.0), 12)
     sequences = [runnable_bodies_made_safe(answers) for answers in sequences]
     for n, answers in enumerate(sequences):
         build_api.answers[job_id + n] = deque(answers)
     config = BuildApiConfig(
         uri=build_api.url,
         retry_for=timedelta(seconds=10),
-        request_timeout=timedelta(seconds=0.5),
+        request_timeout=timedelta(seconds=1.5),
         max_script_bytes=MAX_SCRIPT_BYTES,
     )
     client = BuildApiClient(config, Backoff(initial=0.01, max_interval=0.05))

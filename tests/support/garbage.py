@@ -228,11 +228,12 @@ def build_outcome(answers: list[Answer], max_script_bytes: int) -> str:
 
 
 def answer_sequences(
-    bodies: st.SearchStrategy[bytes] | None = None,
+    bodies: st.SearchStrategy[bytes] | None = None, slow: float = 1.3
 ) -> st.SearchStrategy[list[Answer]]:
     """Up to three build API answers: any status, body (`bodies`, by default random bytes;
-    or empty, or 2 MiB), content type, gzipped or not, slow (0.6 s a chunk), cut off,
-    echoing the request on errors."""
+    or empty, or 2 MiB), content type, gzipped or not, slow (`slow` seconds before each
+    chunk: make it longer than the client's time limit), cut off, echoing the request on
+    errors."""
     bodies = st.binary(max_size=3000) if bodies is None else bodies
     return st.lists(
         st.builds(
@@ -241,7 +242,7 @@ def answer_sequences(
             body=bodies | st.sampled_from([b"", b"\xff" * 2 * 1024 * 1024]),
             content_type=st.sampled_from(["application/x-sh", "text/plain", "text/html"]),
             gzip=st.booleans(),
-            chunk_delay=st.sampled_from([0.0, 0.0, 0.6]),
+            chunk_delay=st.sampled_from([0.0, 0.0, slow]),
             cut_after=st.none() | st.integers(min_value=0, max_value=2000),
             echo_request=st.booleans(),
         ).map(lambda a: dataclasses.replace(a, echo_request=a.echo_request and a.status >= 400)),
