@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes.build_api import Answer
@@ -182,7 +182,9 @@ def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
     worker for many examples; hypothesis cannot drive an async test itself)."""
     drawn: list[Any] = []
 
-    @settings(max_examples=count, database=None, deadline=None)
+    @settings(
+        max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def draw(example: Any) -> None:
         drawn.append(example)
