@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from travis_worker.util.redact import redact_url, url_location
+from travis_worker.util.redact import excerpt, redact_url, url_location
 
 
 def test_urls_lose_their_credentials_before_they_are_shown():
@@ -20,3 +20,17 @@ def test_a_url_location_names_where_and_nothing_secret():
     )
     assert url_location("amqps://u:p@[::1]:5671/") == "amqps://[::1]:5671/"
     assert url_location("amqp://host:notaport/") == ""
+
+
+def test_an_excerpt_is_short_and_holds_no_secret():
+    assert excerpt(b"token tok-123 denied", secrets=["tok-123", ""]) == "token REDACTED denied"
+    long = excerpt(b"x" * 10_000, limit=20)
+    assert long == "x" * 20 + "… (10000 bytes)"
+    assert excerpt(b"caf\xc3\xa9 \xff") == "café \ufffd"
+    # A secret across the cut is replaced whole, not shown in part.
+    secret = "tok-123456789"
+    for start in range(185, 201):
+        data = "😀".encode() * start + secret.encode() + b"y" * 1000
+        shown = excerpt(data, secrets=[secret], limit=200).split("…")[0]
+        assert len(shown) == 200
+        assert not any(shown.endswith(secret[:n]) for n in range(1, len(secret) + 1)), start
