@@ -36,12 +36,16 @@ LABEL org.opencontainers.image.title="travis-worker" \
       org.opencontainers.image.licenses="MIT"
 # The control endpoint listens on all interfaces so the HEALTHCHECK below and the instance
 # group's autohealing probe can reach /healthz; override it to move or disable it.
+# The spool holds what the broker has not confirmed; mount a host directory there so that a
+# worker started after a crash publishes what the last one could not.
 ENV PATH=/opt/travis-worker/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    TRAVIS_WORKER_REMOTE_CONTROLLER_ADDR=0.0.0.0:6060
+    TRAVIS_WORKER_REMOTE_CONTROLLER_ADDR=0.0.0.0:6060 \
+    TRAVIS_WORKER_SPOOL_DIR=/var/spool/travis-worker
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/travis-worker \
-        --shell /usr/sbin/nologin travis-worker
+        --shell /usr/sbin/nologin travis-worker \
+    && install -d -o 10001 -g 10001 /var/spool/travis-worker
 COPY --from=build /opt/travis-worker /opt/travis-worker
 USER 10001:10001
 WORKDIR /home/travis-worker

@@ -133,6 +133,8 @@ def test_the_image_holds_the_commands_and_no_build_tools(container: str) -> None
     )
     assert "pip" not in listing
     assert run(container, "id", "-u") == "10001"
+    # The worker's own user can write its spool (a host directory is mounted there).
+    assert run(container, "stat", "-c", "%u", "/var/spool/travis-worker") == "10001"
 
 
 def test_the_worker_is_healthy_and_drains_on_sigint(container: str, amqp_uri: str) -> None:

@@ -79,6 +79,10 @@ def test_worker_cloud_config_runs_the_container_and_drains_on_stop(tmp_path: Pat
     assert start.startswith("/usr/bin/docker run --rm --name=travis-worker --network=host")
     assert f"--stop-timeout={drain}" in start
     assert "--env-file=/etc/default/travis-worker" in start
+    # The spool outlives the container, so the next worker replays what this one could not.
+    assert "--volume=/var/lib/travis-worker/spool:/var/spool/travis-worker" in start
+    assert any("chown 10001:10001 /var/lib/travis-worker/spool" in line
+               for line in unit_lines(unit, "ExecStartPre"))  # fmt: skip
     assert start.endswith(f" {IMAGE}")
     assert unit_lines(unit, "ExecStop") == [
         f"/etc/travis-worker/stop-container.sh travis-worker {drain} 60"

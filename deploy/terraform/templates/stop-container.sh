@@ -5,7 +5,8 @@
 #
 # 1. SIGINT: the worker drains (running jobs finish, no new ones start) and exits 0.
 # 2. If that takes longer than the budget, SIGTERM: the worker stops at once and its running
-#    jobs are requeued (reset), so another host runs them again.
+#    jobs are requeued (reset), so another host runs them again; it exits within its
+#    shutdown timeout (TRAVIS_WORKER_SHUTDOWN_TIMEOUT, 30 s).
 # 3. If even that hangs, SIGKILL.
 #
 # The budget is DRAIN_SECONDS for a stop asked for on a running host (`make roll`,
@@ -20,7 +21,8 @@ shutdown_drain=$3
 # DOCKER, SYSTEMCTL and REQUEUE_SECONDS let the tests stand in for docker and systemd.
 docker=${DOCKER:-docker}
 systemctl=${SYSTEMCTL:-systemctl}
-requeue_seconds=${REQUEUE_SECONDS:-30}
+# The worker's shutdown timeout, and a margin.
+requeue_seconds=${REQUEUE_SECONDS:-35}
 
 if [ "$("$systemctl" is-system-running 2>/dev/null)" = "stopping" ]; then
     drain=$shutdown_drain
