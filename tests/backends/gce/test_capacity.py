@@ -90,6 +90,6 @@ async def test_a_quota_storm_pauses_consumption_with_bounded_resets(
         assert metrics.CONSUMPTION_PAUSED._value.get() == 0
     assert len(resets()) == during_storm
     assert all(reporting.state_names(each)[-1] == "passed" for each in unreset)
-    paused = [r for r in caplog.records if r.getMessage().startswith("pausing job consumption")]
+    paused = [r for r in caplog.records if str(r.msg).startswith("pausing job consumption")]
     assert len(paused) == 1, "the pause is logged once, not once a job"
     assert compute.instances == {}

@@ -7,6 +7,8 @@ The broker is a private node of this test (tests/support/private_rabbit.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,5 +93,38 @@ async def test_a_minute_without_broker_loses_and_repeats_nothing(
             assert_complete(reporting, each)
         assert await queue_depth(connection, queue_name) == 0, "a delivery was never acked"
         assert not any(spool_dir.glob("*/*/*.spool")), "the spool was not emptied"
+    finally:
+        await connection.close()
+
+
+async def test_a_full_spool_holds_the_output_back_and_says_so_once(
+    broker: PrivateBroker, build_api, queue_name, job_id, tmp_path: Path, caplog
+):
+    lines = 400  # about 40 kB of output, four times the spool's bound
+    build_api.scripts[job_id] = (
+        f"#!/bin/bash\nfor i in $(seq 1 {lines}); do printf '%095d\\n' $i; sleep 0.01; done\n"
+    ).encode()
+    values = worker_settings(
+        broker.uri, queue_name, build_api.url,
+        spool_dir=str(tmp_path / "spool"), outbox_memory_size="2048", spool_max_size="10000",
+    )  # fmt: skip
+    caplog.set_level(logging.INFO, logger="travis_worker")
+    connection = await aio_pika.connect_robust(broker.uri, reconnect_interval=1)
+    try:
+        reporting = await Reporting(connection).start()
+        async with running_worker(values):
+            await publish(connection, queue_name, example_payload(job_id))
+            await reporting.wait_for(lambda: bool(reporting.states.get(job_id)), 30)
+            await asyncio.to_thread(broker.stop)
+            try:
+                await asyncio.sleep(8)  # the job prints on into a spool that fills up
+                full = [r for r in caplog.records if str(r.msg).startswith("spool is full")]
+            finally:
+                await asyncio.to_thread(broker.start)
+            assert len(full) == 1, "the full spool is reported once"
+            await reporting.wait_finished(job_id, timeout=90)
+        printed = [int(n) for n in re.findall(r"(\d{95})\n", reporting.log_text(job_id))]
+        assert printed == list(range(1, lines + 1)), "output was lost or repeated"
+        assert reporting.state_names(job_id) == ["received", "started", "passed"]
     finally:
         await connection.close()

@@ -16,8 +16,10 @@ is waited for (see publishers.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +33,11 @@ PUBLISH_WINDOW = 64
 """Messages in flight at once, each awaiting its confirm: waiting for every confirm before
 the next publish would cap the worker at one message per broker round trip."""
 RETRY_INITIAL_SECONDS = 0.25
+# A spool that fills and drains by turns is reported once a minute, not at every turn.
+FULL_REPORT_SECONDS = 60.0
+CLOSE_DRAIN_SECONDS = 1.0
+"""At close, what was just posted (a job's last parts at a shutdown) gets this long to go
+out before it is left to the spool."""
 RETRY_MAX_SECONDS = 5.0
 
 Publish = Callable[[Message], Awaitable[None]]
@@ -71,7 +78,9 @@ class Outbox:
         self._changed = asyncio.Condition()
         self._work = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
-        self._warned_full = False
+        self._in_flight: list[Message] = []
+        """The memory messages of the window being published."""
+        self._reported_full_at = -FULL_REPORT_SECONDS
         self._gauges()
 
     @property
@@ -105,19 +114,17 @@ class Outbox:
         async with self._changed:
             await self._changed.wait_for(lambda: self._confirmed_through >= seq)
 
-    async def drain(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for everything posted to be confirmed."""
-        try:
-            await asyncio.wait_for(self.wait_confirmed(self._last_posted), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    async def close(self) -> None:
-        """Stop sending; what is unconfirmed stays in the spool for the next worker."""
+    async def close(self, drain_seconds: float = CLOSE_DRAIN_SECONDS) -> None:
+        """Give what is unconfirmed `drain_seconds` to go out, then stop sending; the rest
+        stays in the spool for the next worker."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait_confirmed(self._last_posted), drain_seconds)
         if self._sender is not None:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
+        # A window cut short: its memory messages may or may not have reached the broker.
+        self._queue.extendleft(reversed(self._in_flight))
+        self._in_flight = []
         if self._queue:
             self._start_spooling("worker stopping")
         if self.pending:
@@ -139,7 +146,9 @@ class Outbox:
                 await self._settle()
                 await self._work.wait()
                 continue
+            self._in_flight = window[:from_memory]
             results = await publish_window(self._publish, window)
+            self._in_flight = []
             failed_in_memory: list[Message] = []
             first_error: BaseException | None = None
             for position, (message, error) in enumerate(zip(window, results, strict=True)):
@@ -226,8 +235,9 @@ class Outbox:
         return self._spooling and self._spool.bytes_pending + size > self._limits.spool_bytes
 
     async def _wait_for_spool_room(self, size: int) -> None:
-        if not self._warned_full:
-            self._warned_full = True
+        now = time.monotonic()
+        if now - self._reported_full_at >= FULL_REPORT_SECONDS:
+            self._reported_full_at = now
             logger.error(
                 "spool is full: job log output waits until the broker takes messages",
                 extra={
@@ -240,7 +250,6 @@ class Outbox:
             )
         async with self._changed:
             await self._changed.wait_for(lambda: not self._spool_full(size))
-        self._warned_full = False
 
     def _gauges(self) -> None:
         metrics.OUTBOX_MESSAGES.labels(held="memory").set(len(self._queue))
