@@ -115,6 +115,13 @@ class Reporting:
         parts = sorted(self.parts.get(job_id, []), key=lambda r: r.body["number"])
         return "".join(p.body["log"] for p in parts)
 
+    def assert_log_whole(self, job_id: int) -> None:
+        """Parts numbered 0..n without a gap or a duplicate, exactly one of them final."""
+        parts = self.parts.get(job_id, [])
+        numbers = sorted(part.body["number"] for part in parts)
+        assert numbers == list(range(len(numbers))), f"job {job_id}: parts {numbers}"
+        assert sum(1 for part in parts if part.body["final"]) == 1, f"job {job_id}: finals"
+
     def log_closed(self, job_id: int) -> bool:
         return any(p.body["final"] for p in self.parts.get(job_id, []))
 

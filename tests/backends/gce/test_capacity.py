@@ -14,7 +14,13 @@ from tests.backends.gce.conftest import job_attrs
 from tests.backends.gce.test_end_to_end import gce_environ
 from tests.fakes.compute_api import ComputeFake
 from tests.fakes.compute_resources import quota_error
-from tests.support.worker import example_payload, publish, running_worker, worker_settings
+from tests.support.worker import (
+    example_payload,
+    publish,
+    queue_depth,
+    running_worker,
+    worker_settings,
+)
 from travis_worker import metrics
 from travis_worker.errors import CapacityError
 
@@ -90,6 +96,9 @@ async def test_a_quota_storm_pauses_consumption_with_bounded_resets(
         assert metrics.CONSUMPTION_PAUSED._value.get() == 0
     assert len(resets()) == during_storm
     assert all(reporting.state_names(each)[-1] == "passed" for each in unreset)
+    for each in job_ids:
+        reporting.assert_log_whole(each)
+    assert await queue_depth(amqp_connection, queue_name) == 0, "a delivery was never acked"
     paused = [r for r in caplog.records if str(r.msg).startswith("pausing job consumption")]
     assert len(paused) == 1, "the pause is logged once, not once a job"
     assert compute.instances == {}

@@ -90,7 +90,7 @@ async def test_sigterm_with_90_jobs_and_a_slow_api_exits_within_the_timeout(
     assert took <= 30.0, f"the worker took {took:.1f} s to stop"
     for each in job_ids:
         assert reporting.state_names(each) == ["received", "started", "reset"]
-        assert reporting.log_closed(each)
+        reporting.assert_log_whole(each)
         assert reporting.log_text(each).endswith(texts.WORKER_SHUTDOWN)
     assert {d.name for d in compute.deletes} == {i.name for i in compute.inserts}
     await eventually(lambda: compute.instances == {}, timeout=30)
