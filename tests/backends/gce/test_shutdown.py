@@ -97,22 +97,21 @@ async def test_sigterm_with_90_jobs_and_a_slow_api_exits_within_the_timeout(
     assert await queue_depth(amqp_connection, queue_name) == 0
 
 
-@pytest.mark.timeout(180)
-async def test_sigkill_leaves_deliveries_to_the_broker_and_vms_to_max_run_duration(
-    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id, compute
-):
-    job_ids = [job_id + n for n in range(4)]
-    # maxRunDuration = hard timeout + margin: GCE deletes the VMs of a dead worker itself.
+async def killed_worker(
+    env: tuple[Any, str, Reporting, Any, str],
+    compute: ComputeFake,
+    job_ids: list[int],
+    margin: str,
+    **payload: Any,
+) -> None:
+    """A worker with `job_ids` running, each on its VM, killed with SIGKILL."""
+    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name = env
     worker = await start_worker(
         amqp_vhost_uri, queue_name, build_api.url, compute,
-        pool_size="4", gce_max_run_margin="5s",
+        pool_size=str(len(job_ids)), gce_max_run_margin=margin,
     )  # fmt: skip
     try:
-        timeouts = {"hard_limit": 10, "log_silence": None}
-        await run_jobs(
-            amqp_connection, reporting, build_api, queue_name, job_ids, timeouts=timeouts
-        )
-        killed_at = time.monotonic()
+        await run_jobs(amqp_connection, reporting, build_api, queue_name, job_ids, **payload)
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
     finally:
@@ -124,6 +123,22 @@ async def test_sigkill_leaves_deliveries_to_the_broker_and_vms_to_max_run_durati
         while await queue_depth(amqp_connection, queue_name) < len(job_ids):
             await asyncio.sleep(0.2)
     assert all(reporting.state_names(each) == ["received", "started"] for each in job_ids)
+
+
+@pytest.fixture
+def env(amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name):
+    return amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name
+
+
+@pytest.mark.timeout(180)
+async def test_sigkill_leaves_deliveries_to_the_broker_and_vms_to_max_run_duration(
+    env, job_id, compute
+):
+    job_ids = [job_id + n for n in range(4)]
+    # maxRunDuration = hard timeout + margin: GCE deletes the VMs of a dead worker itself.
+    timeouts = {"hard_limit": 10, "log_silence": None}
+    await killed_worker(env, compute, job_ids, "5s", timeouts=timeouts)
+    killed_at = time.monotonic()
     await eventually(lambda: compute.instances == {}, timeout=30)
     assert sorted(compute.expired) == sorted(i.name for i in compute.inserts)
     assert compute.deletes == [], "nobody deleted them: GCE did"
@@ -131,22 +146,9 @@ async def test_sigkill_leaves_deliveries_to_the_broker_and_vms_to_max_run_durati
 
 
 @pytest.mark.timeout(180)
-async def test_sigkill_without_max_run_duration_leaves_the_vms_to_the_reaper(
-    amqp_connection, amqp_vhost_uri, reporting, build_api, queue_name, job_id, compute
-):
+async def test_sigkill_without_max_run_duration_leaves_the_vms_to_the_reaper(env, job_id, compute):
     job_ids = [job_id + n for n in range(3)]
-    worker = await start_worker(
-        amqp_vhost_uri, queue_name, build_api.url, compute,
-        pool_size="3", gce_max_run_margin="0",
-    )  # fmt: skip
-    try:
-        await run_jobs(amqp_connection, reporting, build_api, queue_name, job_ids)
-        worker.send_signal(signal.SIGKILL)
-        await worker.wait()
-    finally:
-        if worker.returncode is None:
-            worker.kill()
-            await worker.wait()
+    await killed_worker(env, compute, job_ids, "0")
     assert len(compute.instances) == len(job_ids), "with no maxRunDuration the VMs stay up"
     await asyncio.sleep(1.5)  # older than the reaper's max age below
     reaper = {
@@ -158,6 +160,3 @@ async def test_sigkill_without_max_run_duration_leaves_the_vms_to_the_reaper(
     assert status == 0
     assert sorted(d.name for d in compute.deletes) == sorted(i.name for i in compute.inserts)
     await eventually(lambda: compute.instances == {}, timeout=30)
-    async with asyncio.timeout(30):
-        while await queue_depth(amqp_connection, queue_name) < len(job_ids):
-            await asyncio.sleep(0.2)
