@@ -132,6 +132,10 @@ class SshVm:
         self.log: collections.deque[str] = collections.deque(maxlen=200)
         self._process: asyncio.subprocess.Process | None = None
         self._namespace: str | None = None
+        self._namespace_fd: int | None = None
+        """Holds the namespace open while it is ours: a namespace's number is handed to a new
+        one once the last reference is gone, and power_off must never take another VM's
+        processes for this one's."""
         self._drain: asyncio.Task[None] | None = None
 
     @property
@@ -179,7 +183,12 @@ class SshVm:
             if listening.done() and not listening.cancelled():
                 listening.exception()
             raise
-        namespace = _mount_namespace(self._process.pid)
+        try:
+            self._namespace_fd = os.open(f"/proc/{self._process.pid}/ns/mnt", os.O_RDONLY)
+            namespace = _mount_namespace(self._process.pid)
+        except OSError:
+            await self.power_off()
+            raise
         # The namespace decides what power_off kills: it must never be the test's own.
         if namespace == _mount_namespace("self"):
             await self.power_off()
@@ -230,6 +239,9 @@ class SshVm:
         if self._drain is not None:
             await asyncio.gather(self._drain, return_exceptions=True)
         self._namespace = None
+        if self._namespace_fd is not None:
+            os.close(self._namespace_fd)
+            self._namespace_fd = None
 
     def power_off_now(self) -> None:
         """Synchronous last resort for interpreter exit."""
