@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
 
 
-def run_job(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_job(
+    *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`travis-worker run-job ARGS`, started with a soft limit of `open_files` if given."""
     base = {"PATH": os.environ["PATH"], "TRAVIS_WORKER_INITIAL_SLEEP": "0s"}
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     result = subprocess.run(
         [sys.executable, "-m", "travis_worker", "run-job", *args],
         cwd=ROOT, env={**base, **(env or {})}, capture_output=True, timeout=50,
+        preexec_fn=None if open_files is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, hard))
+        ),
     )  # fmt: skip
     # Decoded by hand: text mode would turn the log's `\r` into newlines.
     return subprocess.CompletedProcess(
@@ -34,6 +42,17 @@ def test_readme_example_prints_the_log_and_passes():
     assert result.stdout.endswith("Done. Your build exited with 0.\n")
     assert "job 721270 received" in result.stderr
     assert "job 721270 passed" in result.stderr
+
+
+def test_the_worker_raises_its_soft_limit_of_open_files(tmp_path):
+    """Hundreds of running jobs need more descriptors than the usual soft limit of 1024."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard > 256
+    script = tmp_path / "limit.sh"
+    script.write_text("echo soft limit $(ulimit -Sn)\n")  # the job inherits the worker's
+    result = run_job("examples/example-payload.json", "--script", str(script), open_files=256)
+    assert result.returncode == 0, result.stderr
+    assert f"soft limit {hard}\n" in result.stdout
 
 
 def test_failing_script_exits_1(tmp_path):

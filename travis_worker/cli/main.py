@@ -27,6 +27,7 @@ from travis_worker.compat.durations import parse_go_duration
 from travis_worker.config import ENV_PREFIX, Settings, env_origin, flag_name, load_settings
 from travis_worker.errors import ConfigError, WorkerError
 from travis_worker.logs import setup_logging
+from travis_worker.util.limits import raise_open_files_limit
 
 PROG = "travis-worker"
 
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(echo_config(settings, provider_config(settings.provider_name)), end="")
             return 0
         setup_logging(debug=settings.debug, json_format=settings.log_format == "json")
+        raise_open_files_limit()  # hundreds of running jobs hold thousands of descriptors
         if args.command == "run-job":
             from travis_worker.cli.run_job import read_input, run_job_file
 
