@@ -40,14 +40,24 @@ def example_payload(
 
 
 async def publish(
-    connection: AbstractRobustConnection, queue: str, body: bytes | dict[str, Any]
+    connection: AbstractRobustConnection, queue: str, *bodies: bytes | dict[str, Any]
 ) -> None:
-    """Publish a job as the hub does: persistent, so it outlives a broker restart."""
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    """Publish each body to `queue` as the hub does (persistent, so it outlives a broker
+    restart), all at once on one channel, each confirmed."""
     channel = await connection.channel()
     await channel.declare_queue(queue, durable=True)
-    message = aio_pika.Message(raw, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-    await channel.default_exchange.publish(message, routing_key=queue)
+    await asyncio.gather(
+        *(
+            channel.default_exchange.publish(
+                aio_pika.Message(
+                    body if isinstance(body, bytes) else json.dumps(body).encode(),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=queue,
+            )
+            for body in bodies
+        )
+    )
     await channel.close()
 
 
@@ -59,12 +69,28 @@ async def cancel_job(connection: AbstractRobustConnection, job_id: int, reason: 
     await channel.close()
 
 
-async def queue_depth(connection: AbstractRobustConnection, queue: str) -> int:
-    """Messages ready in `queue` (unacked ones are not counted)."""
+async def queue_counts(connection: AbstractRobustConnection, queue: str) -> tuple[int, int]:
+    """(messages ready, consumers) of `queue`; unacked messages are not counted as ready."""
+    # A fresh channel each time: a robust channel answers a repeated declare from its cache.
     channel = await connection.channel()
     declared = await channel.declare_queue(queue, durable=True, passive=True)
     await channel.close()
-    return declared.declaration_result.message_count or 0
+    result = declared.declaration_result
+    return result.message_count or 0, result.consumer_count or 0
+
+
+async def queue_depth(connection: AbstractRobustConnection, queue: str) -> int:
+    """Messages ready in `queue` (unacked ones are not counted)."""
+    return (await queue_counts(connection, queue))[0]
+
+
+async def wait_consumers(
+    connection: AbstractRobustConnection, queue: str, count: int, timeout: float = 30.0
+) -> None:
+    """Until `count` consumers are attached to `queue` (a pool's processors subscribed)."""
+    async with asyncio.timeout(timeout):
+        while (await queue_counts(connection, queue))[1] < count:
+            await asyncio.sleep(0.1)
 
 
 def worker_settings(

@@ -62,6 +62,12 @@ async def make_provider(compute: ComputeFake) -> AsyncIterator[ProviderFactory]:
         await provider.close()
 
 
+def gce_environ(compute: ComputeFake, **overrides: str) -> dict[str, str]:
+    """A worker's environment for the gce backend against `compute` (the `fast_keys`)."""
+    keys = fast_keys(compute, **overrides)
+    return {f"TRAVIS_WORKER_GCE_{key}": value for key, value in keys.items()}
+
+
 async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Until `condition()` holds (what a background task, e.g. a deletion, brings about)."""
     async with asyncio.timeout(timeout):

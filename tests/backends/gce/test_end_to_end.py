@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.backends.gce.conftest import eventually, fast_keys
+from tests.backends.gce.conftest import eventually, gce_environ
 from tests.fakes.compute_api import ComputeFake
 from tests.support.rabbit import Reporting
 from tests.support.worker import (
@@ -23,11 +23,6 @@ from tests.support.worker import (
 pytestmark = [pytest.mark.usefixtures("root"), pytest.mark.timeout(90)]
 START_FOLD = "travis_fold:start:step_start_instance\r\033[0K\033[33;1mStarting instance\033[0m\r\n"
 END_FOLD = "travis_fold:end:step_start_instance\r\033[0K"
-
-
-def gce_environ(compute: ComputeFake, **overrides: str) -> dict[str, str]:
-    keys = fast_keys(compute, **overrides)
-    return {f"TRAVIS_WORKER_GCE_{key}": value for key, value in keys.items()}
 
 
 async def run_job(
