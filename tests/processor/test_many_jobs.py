@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.streaming import run_streaming_jobs, worker_complaints
 from tests.support.worker import worker_settings
-from travis_worker.util.limits import raise_open_files_limit
+from travis_worker.util.process import raise_open_files_limit
 
 JOBS = 300
 LINES = 100  # 10 s of output per job

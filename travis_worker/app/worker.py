@@ -32,6 +32,7 @@ from travis_worker.processor.env import JobEnv
 from travis_worker.processor.pool import ProcessorPool
 from travis_worker.sources.cancellation import CancellationBroadcaster
 from travis_worker.telemetry import configure_tracing, install_requests_tracing
+from travis_worker.util.process import steady_collector
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class WorkerApp:
             stack.callback(self.log_finished)
             stack.callback(self._cancel_deadline)
             logger.info("worker started", extra={"fields": {"pool_size": settings.pool_size}})
+            stack.enter_context(steady_collector())
             await self.pool.run(settings.pool_size)
         return 0
 

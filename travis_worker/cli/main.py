@@ -27,7 +27,7 @@ from travis_worker.compat.durations import parse_go_duration
 from travis_worker.config import ENV_PREFIX, Settings, env_origin, flag_name, load_settings
 from travis_worker.errors import ConfigError, WorkerError
 from travis_worker.logs import setup_logging
-from travis_worker.util.limits import raise_open_files_limit
+from travis_worker.util.process import raise_open_files_limit
 
 PROG = "travis-worker"
 

@@ -12,7 +12,7 @@ import pytest
 from tests.backends.gce.conftest import eventually, gce_environ
 from tests.support.streaming import run_streaming_jobs, worker_complaints
 from tests.support.worker import worker_settings
-from travis_worker.util.limits import raise_open_files_limit
+from travis_worker.util.process import raise_open_files_limit
 
 pytestmark = pytest.mark.usefixtures("root")
 JOBS = 100
