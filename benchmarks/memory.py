@@ -21,7 +21,7 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._support import build_api, private_vhost
+from benchmarks._support import build_api, private_vhost, rss_mb
 from travis_worker.app import WorkerApp
 from travis_worker.config import load_settings
 
@@ -29,13 +29,6 @@ PAYLOAD = json.loads(
     (Path(__file__).resolve().parents[1] / "examples/example-payload.json").read_text()
 )
 SCRIPT = b'for i in $(seq 100); do echo "line $i of a busy job"; sleep 0.2; done\n'
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 async def run(uri: str, pool_size: int) -> None:

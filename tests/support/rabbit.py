@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +64,8 @@ class Received:
     timestamp: Any
     routing_key: str | None
     exchange: str | None
+    arrived_at: float = field(default_factory=time.time)
+    """Wall-clock time it reached the reader (log latency: benchmarks/scale.py)."""
 
 
 @dataclass
