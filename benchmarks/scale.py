@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._support import build_api, cpu_seconds, private_vhost, rss_mb
 from tests.support.rabbit import Reporting
-from tests.support.streaming import JobReport, StartSignal, stamped_lines, streaming_script
+from tests.support.streaming import StartSignal, job_problems, stamped_lines, streaming_script
 from tests.support.worker import example_payload, publish, wait_consumers, worker_process
 from travis_worker.util.process import raise_open_files_limit
 
@@ -209,7 +209,7 @@ async def run_worker(uri: str, jobs: int, seconds: float, reporting: Reporting) 
     finally:
         start.remove()
     for job in job_ids:
-        problems = JobReport(reporting.state_names(job), reporting.parts[job]).problems(lines)
+        problems = job_problems(reporting, job, lines)
         if problems:
             raise SystemExit(f"job {job} is incomplete, no figures: {problems}")
     delays = latencies(reporting, job_ids)

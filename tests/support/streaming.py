@@ -16,7 +16,7 @@ from pathlib import Path
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.fakes.build_api import BuildApiFake
-from tests.support.rabbit import Received, Reporting
+from tests.support.rabbit import TERMINAL_STATES, Reporting
 from tests.support.worker import (
     example_payload,
     publish,
@@ -27,7 +27,6 @@ from tests.support.worker import (
 
 # `$EPOCHREALTIME` (bash ≥ 5) prints the decimal separator of the locale.
 LINE = re.compile(r"line (\d+) at (\d+)[.,](\d+)")
-TERMINAL_STATES = frozenset({"passed", "failed", "errored", "cancelled", "reset"})
 STARTED_OR_LATER = TERMINAL_STATES | {"started"}
 
 
@@ -68,43 +67,26 @@ def stamped_lines(text: str) -> list[tuple[int, float]]:
     return [(int(n), float(f"{whole}.{fraction}")) for n, whole, fraction in LINE.findall(text)]
 
 
-@dataclass(frozen=True)
-class JobReport:
-    """What the hub received for one job, checked against the complete-log contract."""
-
-    states: list[str]
-    parts: list[Received]
-
-    @property
-    def text(self) -> str:
-        ordered = sorted(self.parts, key=lambda part: part.body["number"])
-        return "".join(part.body["log"] for part in ordered)
-
-    def problems(self, lines: int) -> list[str]:
-        """Every way this job's report breaks the contract: states, part numbering, text."""
-        found = []
-        finishes = [state for state in self.states if state in TERMINAL_STATES]
-        if self.states != ["received", "started", "passed"]:
-            found.append(f"states {self.states}")
-        if len(finishes) != 1:
-            found.append(f"{len(finishes)} finish states")
-        numbers = sorted(part.body["number"] for part in self.parts)
-        if numbers != list(range(len(numbers))):
-            found.append(f"part numbers not 0..n without gaps or duplicates: {numbers}")
-        finals = [part.body["number"] for part in self.parts if part.body["final"]]
-        if finals != [len(numbers) - 1]:
-            found.append(f"final parts {finals} of {len(numbers)}")
-        printed = [number for number, _ in stamped_lines(self.text)]
-        if printed != list(range(lines)):
-            found.append(f"lines {printed[:3]}…{printed[-3:]} ({len(printed)} of {lines})")
-        return found
+def job_problems(reporting: Reporting, job_id: int, lines: int) -> list[str]:
+    """Every way a job of `streaming_script` was reported wrong: what the hub and
+    travis-logs expect of any job (`Reporting.faults`: one finishing state, parts 0..n, one
+    final), the states of a job that passed, and each of its `lines` lines, in order."""
+    found = reporting.faults(job_id)
+    states = reporting.state_names(job_id)
+    if states != ["received", "started", "passed"]:
+        found.append(f"states {states}")
+    printed = [number for number, _ in stamped_lines(reporting.log_text(job_id))]
+    if printed != list(range(lines)):
+        found.append(f"lines {printed[:3]}…{printed[-3:]} ({len(printed)} of {lines})")
+    return found
 
 
 @dataclass(frozen=True)
 class Run:
     """What a run of many streaming jobs left behind."""
 
-    reports: dict[int, JobReport]
+    reporting: Reporting
+    job_ids: list[int]
     consumers_while_running: int
     ready_while_running: int
     consumers_after: int
@@ -112,12 +94,12 @@ class Run:
     """Ready messages once the worker closed its channels: an unacked delivery is back here."""
 
     def problems(self, lines: int) -> dict[int, list[str]]:
-        found = {job_id: report.problems(lines) for job_id, report in self.reports.items()}
+        found = {job_id: job_problems(self.reporting, job_id, lines) for job_id in self.job_ids}
         return {job_id: problems for job_id, problems in found.items() if problems}
 
     def streaming_overlap(self) -> float:
         """Seconds during which every job was printing (negative: some never overlapped)."""
-        lines = [stamped_lines(report.text) for report in self.reports.values()]
+        lines = [stamped_lines(self.reporting.log_text(job_id)) for job_id in self.job_ids]
         first = max(stamps[0][1] for stamps in lines)
         last = min(stamps[-1][1] for stamps in lines)
         return last - first
@@ -151,11 +133,14 @@ async def run_streaming_jobs(
     finally:
         start.remove()
     ready_after, consumers_after = await queue_counts(connection, queue)
-    reports = {
-        job_id: JobReport(reporting.state_names(job_id), reporting.parts.get(job_id, []))
-        for job_id in job_ids
-    }
-    return Run(reports, consumers_while_running, ready_while_running, consumers_after, ready_after)
+    return Run(
+        reporting,
+        job_ids,
+        consumers_while_running,
+        ready_while_running,
+        consumers_after,
+        ready_after,
+    )
 
 
 async def _until(count: Callable[[], int], wanted: int, timeout: float) -> None:
