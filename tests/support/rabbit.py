@@ -161,14 +161,14 @@ class Reporting:
 
         await asyncio.wait_for(loop(), timeout)
 
+    def finished(self, job_id: int, with_log: bool = True) -> bool:
+        """The job has a terminal state (or reset) and, `with_log`, its final log part."""
+        names = self.state_names(job_id)
+        finished = bool(names) and names[-1] in TERMINAL_STATES
+        return finished and (self.log_closed(job_id) or not with_log)
+
     async def wait_finished(
         self, job_id: int, timeout: float = 20.0, with_log: bool = True
     ) -> None:
         """Until the job has a terminal state (or reset) and, `with_log`, its final log part."""
-
-        def done() -> bool:
-            names = self.state_names(job_id)
-            finished = bool(names) and names[-1] in TERMINAL_STATES
-            return finished and (self.log_closed(job_id) or not with_log)
-
-        await self.wait_for(done, timeout)
+        await self.wait_for(lambda: self.finished(job_id, with_log), timeout)

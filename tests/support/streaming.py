@@ -126,9 +126,9 @@ async def run_streaming_jobs(
         async with running_worker(values, environ):
             await wait_consumers(connection, queue, len(job_ids))
             await publish(connection, queue, *(example_payload(job_id) for job_id in job_ids))
-            await _until(lambda: _count(reporting, job_ids, _started), len(job_ids), timeout)
+            await _until_all(job_ids, lambda job_id: _started(reporting, job_id), timeout)
             start.set()
-            await _until(lambda: _count(reporting, job_ids, _finished), len(job_ids), timeout)
+            await _until_all(job_ids, reporting.finished, timeout)
             ready_while_running, consumers_while_running = await queue_counts(connection, queue)
     finally:
         start.remove()
@@ -143,29 +143,20 @@ async def run_streaming_jobs(
     )
 
 
-async def _until(count: Callable[[], int], wanted: int, timeout: float) -> None:
-    """Until `count()` reaches `wanted`; polled, not woken per message, as hundreds of parts
-    a second arrive meanwhile."""
+async def _until_all(job_ids: list[int], done: Callable[[int], bool], timeout: float) -> None:
+    """Until `done(job_id)` holds for every job; polled, not woken per message, as hundreds
+    of parts a second arrive meanwhile."""
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + timeout
-    while (counted := count()) < wanted:
+    while (counted := sum(1 for job_id in job_ids if done(job_id))) < len(job_ids):
         if loop.time() > give_up_at:
-            raise AssertionError(f"after {timeout:g} s only {counted} of {wanted} jobs got there")
+            raise AssertionError(f"after {timeout:g} s only {counted} of {len(job_ids)} jobs")
         await asyncio.sleep(0.5)
-
-
-def _count(reporting: Reporting, job_ids: list[int], done: Callable[[Reporting, int], bool]) -> int:
-    return sum(1 for job_id in job_ids if done(reporting, job_id))
 
 
 def _started(reporting: Reporting, job_id: int) -> bool:
     """Running its script, or already past it (a job that failed to start never will)."""
     return any(state in STARTED_OR_LATER for state in reporting.state_names(job_id))
-
-
-def _finished(reporting: Reporting, job_id: int) -> bool:
-    states = reporting.state_names(job_id)
-    return bool(states) and states[-1] in TERMINAL_STATES and reporting.log_closed(job_id)
 
 
 def worker_complaints(records: Iterable[logging.LogRecord]) -> list[str]:
