@@ -76,8 +76,6 @@ class ProcessorPool:
         self._paused_size: int | None = None
         self._finished = asyncio.Event()
         self._started = asyncio.Event()
-        self.abandoned = 0
-        """Processors still running when the pool was abandoned."""
         self.started_at = time.time()
 
     # -- what the pool looks like -------------------------------------------------------
@@ -194,7 +192,6 @@ class ProcessorPool:
         """Return from run() now, leaving processors still cleaning up to finish on their own
         (or not, if the process exits): a shutdown's deadline has passed."""
         self._shutting_down = True
-        self.abandoned = len(self._tasks)
         self._finished.set()
 
     # -- internals ------------------------------------------------------------------------

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import logging
 from typing import Any, Protocol
 
 from travis_worker import metrics
 from travis_worker.compat import gojson
 from travis_worker.errors import LogClosedError
 from travis_worker.job import LogMeta
-
-logger = logging.getLogger(__name__)
 
 # travis-logs forwards a part to Pusher, which takes 10 kB; with Go's six-byte escape of `<`
 # and ~82 bytes of envelope, 1653 bytes of content is the most that always fits.
